@@ -1,0 +1,60 @@
+"""The lanewatch CLI: subcommands, help, errors and the JSON summary line."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from services.cli import main
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "synth" in out and "sheet" in out
+
+
+@pytest.mark.parametrize("cmd", ["synth", "sheet"])
+def test_subcommand_help_teaches(cmd, capsys):
+    with pytest.raises(SystemExit):
+        main([cmd, "--help"])
+    assert "example:" in capsys.readouterr().out
+
+
+def test_synth_prints_one_json_line_and_sheet(tmp_path, capsys):
+    rc = main(["synth", "--out", str(tmp_path / "d"), "--count", "3", "--seed", "2", "--size", "320x240",
+               "--quiet", "--sheet", str(tmp_path / "s.png"), "--sheet-count", "3"])
+    assert rc == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(line)
+    assert summary["frames"] == 3 and {"objects", "frames_per_s"} <= summary.keys()
+    sheet = cv2.imread(str(tmp_path / "s.png"))
+    assert sheet is not None and sheet.shape[1] > 4 * 384
+    assert main(["sheet", str(tmp_path / "d"), "--out", str(tmp_path / "t.png"), "--count", "2", "--columns", "2", "--tile", "100"]) == 0
+    assert cv2.imread(str(tmp_path / "t.png")).shape == (108, 212, 3)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["synth", "--out", "x", "--count", "0"], "positive"),
+    (["synth", "--out", "x", "--count", "2", "--negatives-ratio", "2"], "between 0 and 1"),
+    (["synth", "--out", "x", "--count", "2", "--size", "big"], "WIDTHxHEIGHT"),
+])
+def test_bad_arguments_are_explained(args, needle, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_sheet_on_missing_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["sheet", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "services.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "lanewatch" in r.stdout
