@@ -1,0 +1,55 @@
+"""Detector checkpoints (``.pt``): weights, config and free-form extras.
+
+A checkpoint is a plain dict of tensors, str, int, float, lists and dicts, so
+it loads with ``torch.load(weights_only=True)`` and never runs pickled code.
+By convention ``extra["input_format"]`` ("rgb" or "dual") says which input the
+detector was trained on; runtimes read it (default "rgb").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.detector import ASPPYOLO, DetectorConfig, detector_from_config
+from models.metadata import lanewatch_version
+
+FORMAT = "lanewatch.detector"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, model: ASPPYOLO, config: DetectorConfig, *, extra: dict[str, Any]) -> Path:
+    """Write ``model``'s weights, ``config`` and ``extra`` (plain values only) to ``path``."""
+    if model.num_classes != config.num_classes:
+        raise ValueError(f"model has {model.num_classes} classes, config {config.num_classes}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "lanewatch_version": lanewatch_version(),
+            "config": config.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "extra": dict(extra),
+        },
+        path,
+    )
+    return path
+
+
+def load_detector(
+    path: str | Path, *, map_location: str | torch.device = "cpu"
+) -> tuple[ASPPYOLO, DetectorConfig, dict[str, Any]]:
+    """The detector in ``path`` in eval mode, its config, and the extras saved with it."""
+    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a lanewatch detector checkpoint")
+    if ckpt["format_version"] > FORMAT_VERSION:
+        raise ValueError(f"{path} has checkpoint format {ckpt['format_version']}; this lanewatch reads {FORMAT_VERSION}")
+    config = DetectorConfig.from_dict(ckpt["config"])
+    model = detector_from_config(config)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(map_location).eval(), config, ckpt["extra"]

@@ -1,0 +1,192 @@
+"""ASPP-YOLO: CSP-Darknet with atrous deep stages, ASPP instead of SPP, PAN neck, YOLO head.
+
+After "Improved YOLOv4 for dangerous goods detection in X-ray inspection
+combined with atrous convolution and transfer learning", sized down (YOLOv5
+width/depth multipliers) so that "nano" trains on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from models.aspp import ASPP
+from models.backbone import STAGE_NAMES, CSPDarknet, build_backbone
+from models.blocks import ACTIVATIONS
+from models.head import YOLOHead
+from models.neck import PAFPN
+
+Size = Literal["nano", "small"]
+Anchors = tuple[tuple[tuple[float, float], ...], ...]
+
+STRIDES = (8, 16, 32)
+# YOLOv5 at width = depth = 1: channels per stage and CSP depths for dark2..dark5 and the neck.
+_BASE_CHANNELS = (64, 128, 256, 512, 1024)
+_BASE_DEPTHS = (3, 6, 9, 3)
+_BASE_NECK_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """Width and depth multipliers of one model size, and a cap on channels (as YOLOv8's)."""
+
+    width: float
+    depth: float
+    max_channels: int = 1024
+
+    def channels(self) -> tuple[int, ...]:
+        # Multiples of 8 keep convolutions on vectorised CPU paths.
+        return tuple(min(self.max_channels, int(math.ceil(c * self.width / 8)) * 8) for c in _BASE_CHANNELS)
+
+    def depths(self) -> tuple[int, ...]:
+        return tuple(max(1, round(n * self.depth)) for n in _BASE_DEPTHS)
+
+    def neck_depth(self) -> int:
+        return max(1, round(_BASE_NECK_DEPTH * self.depth))
+
+
+SIZES: dict[str, SizeSpec] = {
+    # nano: one bottleneck per CSP block and at most 192 channels (the stride-32
+    # layers hold most parameters but little compute), so it trains within 45 min on 2 cores.
+    "nano": SizeSpec(width=0.25, depth=0.15, max_channels=192),
+    "small": SizeSpec(width=0.5, depth=0.33),
+}
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Everything needed to rebuild a detector; stored in checkpoints as ``to_dict()``.
+
+    ``anchors``: 3 scales (stride 8 first) x 3 anchors of (w, h) in input pixels at ``img_size``.
+    """
+
+    size: Size
+    num_classes: int
+    class_names: tuple[str, ...]
+    anchors: Anchors
+    img_size: int = 416
+    in_channels: int = 3
+    activation: Literal["silu", "leaky"] = "silu"
+
+    def __post_init__(self) -> None:
+        # Accept lists or arrays; store hashable tuples.
+        object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
+        anchors = tuple(tuple((float(w), float(h)) for w, h in scale) for scale in self.anchors)
+        object.__setattr__(self, "anchors", anchors)
+        if self.size not in SIZES:
+            raise ValueError(f"size must be one of {tuple(SIZES)}, got {self.size!r}")
+        if len(self.class_names) != self.num_classes or self.num_classes < 1:
+            raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} classes")
+        if len(self.anchors) != len(STRIDES) or any(len(scale) != 3 for scale in self.anchors):
+            raise ValueError("anchors must be 3 scales x 3 anchors x (w, h)")
+        if self.img_size % max(STRIDES):
+            raise ValueError(f"img_size must be a multiple of {max(STRIDES)}, got {self.img_size}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists, str, int and float only: safe for JSON and ``torch.load(weights_only=True)``."""
+        d = asdict(self)
+        d["class_names"] = list(self.class_names)
+        d["anchors"] = [[list(a) for a in scale] for scale in self.anchors]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DetectorConfig:
+        return cls(**d)
+
+
+class ASPPYOLO(nn.Module):
+    """(N, C_in, H, W) float in [0, 1], H and W multiples of 32 -> 3 raw maps (N, 3, H/s, W/s, 5 + C), s = 8, 16, 32.
+
+    The last axis is (tx, ty, tw, th, obj, cls_1..cls_C) before any activation;
+    ``models.decode`` turns it into boxes. ``forward`` returns the same thing
+    in train and eval mode: the loss is a separate function.
+    """
+
+    strides = STRIDES
+    feature_names = STAGE_NAMES
+    # Set by the builders; a model assembled from parts by hand has none.
+    config: DetectorConfig | None = None
+
+    def __init__(
+        self, backbone: CSPDarknet, aspp: nn.Module, neck: nn.Module, head: YOLOHead, *, anchors: torch.Tensor
+    ) -> None:
+        super().__init__()
+        if anchors.shape != (len(STRIDES), head.num_anchors, 2):
+            raise ValueError(f"anchors must be ({len(STRIDES)}, {head.num_anchors}, 2), got {tuple(anchors.shape)}")
+        self.backbone = backbone
+        self.aspp = aspp
+        self.neck = neck
+        self.head = head
+        self.register_buffer("anchors", anchors.float())  # (3, 3, 2) (w, h) in input pixels
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the input images (3 for pseudo-colour and for the dual-energy form)."""
+        return next(m for m in self.backbone.modules() if isinstance(m, nn.Conv2d)).in_channels
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.shape[-2] % STRIDES[-1] or x.shape[-1] % STRIDES[-1]:
+            raise ValueError(f"height and width must be multiples of {STRIDES[-1]}, got {tuple(x.shape[-2:])}")
+        p3, p4, p5 = self.backbone(x)
+        return self.head(self.neck((p3, p4, self.aspp(p5))))
+
+    def features(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """Backbone map of stage ``name`` (see ``feature_names``): (N, c, H/s, W/s); deeper stages are not run.
+
+        Call it in eval mode (under ``torch.no_grad``) for cropping: in train mode BatchNorm would update its statistics.
+        """
+        return self.backbone.features(x, name)
+
+    def feature_channels(self, name: str) -> int:
+        """Channels of the map ``features(x, name)`` returns."""
+        return self.backbone.channels[name]
+
+
+def detector_from_config(config: DetectorConfig) -> ASPPYOLO:
+    """Assemble a freshly initialised ASPP-YOLO from ``config``, kept as ``model.config``."""
+    spec = SIZES[config.size]
+    channels = spec.channels()
+    act = ACTIVATIONS[config.activation]
+    backbone = build_backbone(
+        channels=channels, depths=spec.depths(), dilations=(1, 1, 2, 2), in_channels=config.in_channels, act=act
+    )
+    c3, c4, c5 = backbone.out_channels
+    model = ASPPYOLO(
+        backbone,
+        ASPP(c5, c5, rates=(2, 4, 6), act=act),
+        PAFPN((c3, c4, c5), depth=spec.neck_depth(), act=act),
+        YOLOHead(
+            (c3, c4, c5), num_classes=config.num_classes, strides=STRIDES, prior_image_size=config.img_size
+        ),
+        anchors=torch.tensor(config.anchors, dtype=torch.float32),
+    )
+    model.config = config
+    return model
+
+
+def build_detector(
+    *,
+    size: Size,
+    num_classes: int,
+    anchors: Sequence[Sequence[Sequence[float]]],
+    class_names: Sequence[str] | None = None,
+    img_size: int = 416,
+    in_channels: int = 3,
+    activation: Literal["silu", "leaky"] = "silu",
+) -> ASPPYOLO:
+    """A freshly initialised ASPP-YOLO; ``class_names`` default to ``class0``, ``class1``, ..."""
+    names = class_names if class_names is not None else [f"class{i}" for i in range(num_classes)]
+    config = DetectorConfig(size=size, num_classes=num_classes, class_names=names, anchors=anchors,
+                            img_size=img_size, in_channels=in_channels, activation=activation)
+    return detector_from_config(config)

@@ -1,0 +1,134 @@
+"""Export a detector with its decoder to ONNX, with a dynamic batch axis and metadata.
+
+The graph takes ``images`` (N, C_in, S, S) float32 in [0, 1] and gives
+``detections`` (N, M, 5 + C): (x1, y1, x2, y2) in input pixels, objectness and
+class probabilities, before NMS (``models.nms.postprocess``). The spatial size
+S is fixed at export; only the batch axis is dynamic, which is what the
+batcher and TensorRT optimisation profiles need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+
+from models.decode import DetectorWithDecode
+from models.metadata import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    decode_metadata,
+    encode_metadata,
+    lanewatch_version,
+    validate_metadata,
+)
+
+# The torch.export-based exporter implements opset 18 and later only.
+_DYNAMO_MIN_OPSET = 18
+
+log = logging.getLogger(__name__)
+
+
+def export_onnx(
+    model: torch.nn.Module,
+    path: str | Path,
+    *,
+    img_size: int,
+    metadata: Mapping[str, Any],
+    opset: int = 18,
+    dynamic_batch: bool = True,
+    dynamo: bool = True,
+) -> Path:
+    """Write ``model`` (an ``ASPPYOLO``) plus decoder to ``path`` as ONNX; returns ``path``.
+
+    ``metadata`` must give ``class_names`` and ``input_format`` ("rgb" or "dual");
+    ``img_size``, ``strides``, ``anchors``, ``num_classes``, ``in_channels`` and
+    ``lanewatch_version`` are taken from the model and arguments unless given.
+    ``dynamo=False``, or an ``opset`` below 18, uses the legacy TorchScript exporter;
+    it is also the fallback when the torch.export-based one fails.
+    """
+    if img_size % max(model.strides):
+        raise ValueError(f"img_size must be a multiple of {max(model.strides)}, got {img_size}")
+    in_channels = model.in_channels
+    meta = validate_metadata(
+        {
+            "num_classes": model.num_classes,
+            "img_size": img_size,
+            "in_channels": in_channels,
+            "strides": list(model.strides),
+            "anchors": model.anchors.tolist(),
+            "lanewatch_version": lanewatch_version(),
+            **metadata,
+        }
+    )
+    if meta["img_size"] != img_size or meta["num_classes"] != model.num_classes:
+        raise ValueError("metadata disagrees with the model or img_size")
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = DetectorWithDecode(model).eval()
+    was_training = model.training
+    device = next(model.parameters()).device
+    # Batch 2, not 1: torch.export specialises a size-1 axis to a constant.
+    example = torch.rand(2 if dynamic_batch else 1, in_channels, img_size, img_size, device=device)
+    try:
+        use_dynamo = dynamo and opset >= _DYNAMO_MIN_OPSET
+        try:
+            _run_exporter(wrapped, example, path, opset=opset, dynamic_batch=dynamic_batch, dynamo=use_dynamo)
+        except Exception as err:  # noqa: BLE001 - any failure of the new exporter: try the legacy one
+            if not use_dynamo:
+                raise
+            log.warning("torch.export-based ONNX export failed (%s); using the legacy exporter", err)
+            _run_exporter(wrapped, example, path, opset=opset, dynamic_batch=dynamic_batch, dynamo=False)
+    finally:
+        model.train(was_training)
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in encode_metadata(meta).items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return path
+
+
+def load_onnx_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata ``export_onnx`` stored in ``path``, values decoded from JSON."""
+    proto = onnx.load(str(path), load_external_data=False)
+    return decode_metadata({p.key: p.value for p in proto.metadata_props})
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Keep the exporters' progress lines, deprecation warnings and per-op log lines out of CLI output."""
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        onnx_log.setLevel(level)
+
+
+def _run_exporter(
+    wrapped: torch.nn.Module, example: torch.Tensor, path: Path, *, opset: int, dynamic_batch: bool, dynamo: bool
+) -> None:
+    common: dict[str, Any] = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME], "opset_version": opset}
+    with _quiet_exporter():
+        if dynamo:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            dynamic_shapes = ({0: batch},) if dynamic_batch else None
+            program = torch.onnx.export(wrapped, (example,), dynamo=True, dynamic_shapes=dynamic_shapes, **common)
+            program.save(str(path), external_data=False)
+        else:
+            dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+            torch.onnx.export(wrapped, (example,), str(path), dynamo=False, dynamic_axes=dynamic_axes, **common)

@@ -1,0 +1,79 @@
+"""What a weights file says about itself: classes, input size and format, anchors.
+
+Every runtime checks this when it loads, so an engine built for 5 classes at
+416 pixels never silently reads 320-pixel dual-energy frames. In ONNX files
+each key is one ``metadata_props`` entry whose value is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from importlib import metadata as importlib_metadata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # keeps this module, and the ONNX Runtime runtime with it, free of torch
+    from models.detector import DetectorConfig
+
+# Tensor names of exported graphs: (N, C_in, S, S) float32 in, (N, M, 5 + C) decoded out.
+INPUT_NAME = "images"
+OUTPUT_NAME = "detections"
+INPUT_FORMATS = ("rgb", "dual")
+REQUIRED_KEYS = ("class_names", "num_classes", "img_size", "in_channels", "strides", "anchors", "input_format")
+
+
+def lanewatch_version() -> str:
+    """The installed lanewatch version, or ``0+unknown`` when running from an uninstalled tree."""
+    try:
+        return importlib_metadata.version("lanewatch")
+    except importlib_metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def detector_metadata(config: DetectorConfig, *, input_format: str = "rgb", **more: Any) -> dict[str, Any]:
+    """Metadata of a detector built from ``config``; ``more`` adds or overrides keys."""
+    from models.detector import STRIDES
+
+    meta = {
+        "class_names": list(config.class_names),
+        "num_classes": config.num_classes,
+        "img_size": config.img_size,
+        "in_channels": config.in_channels,
+        "strides": list(STRIDES),
+        "anchors": config.to_dict()["anchors"],
+        "input_format": input_format,
+        "size": config.size,
+        "lanewatch_version": lanewatch_version(),
+    }
+    meta.update(more)
+    return validate_metadata(meta)
+
+
+def validate_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``meta`` as a plain dict if it has the keys runtimes rely on and they agree; else ValueError."""
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"detector metadata lacks {missing}")
+    if meta["input_format"] not in INPUT_FORMATS:
+        raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {meta['input_format']!r}")
+    if len(meta["class_names"]) != meta["num_classes"]:
+        raise ValueError(f"{len(meta['class_names'])} class names for {meta['num_classes']} classes")
+    if len(meta["anchors"]) != len(meta["strides"]):
+        raise ValueError(f"{len(meta['anchors'])} anchor scales for {len(meta['strides'])} strides")
+    return dict(meta)
+
+
+def encode_metadata(meta: Mapping[str, Any]) -> dict[str, str]:
+    """Each value as JSON text, for ONNX ``metadata_props`` or engine headers."""
+    return {key: json.dumps(value) for key, value in meta.items()}
+
+
+def decode_metadata(props: Mapping[str, str]) -> dict[str, Any]:
+    """Inverse of ``encode_metadata``; entries that are not JSON (written by other tools) stay strings."""
+    meta: dict[str, Any] = {}
+    for key, text in props.items():
+        try:
+            meta[key] = json.loads(text)
+        except json.JSONDecodeError:
+            meta[key] = text
+    return meta
