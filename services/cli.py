@@ -13,7 +13,7 @@ import sys
 __all__ = ["main"]
 
 # in the order `lanewatch --help` lists them
-COMMANDS = ("synth", "sheet")
+COMMANDS = ("synth", "sheet", "train", "anchors", "evaluate", "detect", "export")
 
 
 def _parser() -> argparse.ArgumentParser:

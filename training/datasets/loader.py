@@ -81,8 +81,18 @@ def load_image(sample: Sample, mode: Literal["rgb", "dual"] = "rgb") -> np.ndarr
             raise DatasetFormatError(sample.image, "missing or cannot be decoded as an image")
         image, source = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), sample.image
     elif sample.high is not None and sample.low is not None:
-        # A raw-only sample still renders for "rgb": the 3-channel form is what both modes feed a network.
-        image, source = to_three_channel(_read_raw(sample.high), _read_raw(sample.low)), sample.high
+        high, low = _read_raw(sample.high), _read_raw(sample.low)
+        if mode == "dual":
+            image = to_three_channel(high, low)
+        else:
+            # a raw-only scan shown to an "rgb" model: render pseudo-colour as a scanner would, with the
+            # simulator's detector calibration (air and dark levels); other scanners' raw files need theirs
+            from training.synth.pseudo_colour import pseudo_colour_absorbance
+            from training.synth.render import Detector
+
+            det = Detector()
+            image = pseudo_colour_absorbance(det.absorbance(high), det.absorbance(low))
+        source = sample.high
     else:
         raise ValueError(f"sample {sample.image_id} has no dual-energy raw pair (high/low) to load as {mode!r}")
     if image.shape[:2] != (sample.height, sample.width):

@@ -1,0 +1,70 @@
+"""`lanewatch eval detector`: VOC and COCO metrics of a detector on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from services.commands.args import positive_int, ratio
+
+__all__ = ["register", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit code."""
+    from tqdm import tqdm
+
+    from models.runtime import load_runtime
+    from training.datasets.loader import load_dataset
+    from training.evaluation import evaluate, format_table, plot_pr_curves, pr_curves
+    from training.inference import detect_samples
+
+    runtime = load_runtime(args.weights)
+    classes = runtime.class_names
+    samples = load_dataset(args.data)
+    # boxes of classes the model does not know cannot be found: leave them out, say so
+    unknown = sorted({b.label for s in samples for b in s.boxes} - set(classes))
+    if unknown:
+        print(f"note: ignoring ground-truth classes the model does not have: {', '.join(unknown)}", file=sys.stderr)
+        samples = [s.model_copy(update={"boxes": [b for b in s.boxes if b.label in classes]}) for s in samples]
+    with tqdm(total=len(samples), unit="scan", desc="detect", file=sys.stderr, disable=args.quiet) as bar:
+        detections = detect_samples(runtime, samples, batch=args.batch, progress=bar.update)
+    result = evaluate(samples, detections, classes, score_threshold=args.threshold, iou=0.5)
+    result["weights"] = str(args.weights)
+    result["data"] = str(args.data)
+    print(format_table(result))
+    curves_png = args.pr_curves or (args.json.with_suffix(".pr.png") if args.json else None)
+    if curves_png:
+        plot_pr_curves(pr_curves(samples, detections, classes), curves_png)
+        result["pr_curves_png"] = str(curves_png)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `eval` subcommand (with `detector` as its target)."""
+    e = sub.add_parser(
+        "eval",
+        help="measure a model on a dataset (eval detector)",
+        description=(
+            "eval detector: run the detector over every scan of DIR (any format the readers know) and report "
+            "VOC07 mAP@0.5 (all-point and 11-point, as SIXray-D and OPIXray report it), COCO mAP@[.5:.95], "
+            "mAP@.75 and small/medium/large (pycocotools, as CLCXray reports it), AP per class and per "
+            "occlusion level OL1/OL2/OL3, and precision/recall/F1 at the operating threshold. "
+            "The JSON holds map50, map50_11pt, map50_95, per_class and per_occlusion; PR curves go to a PNG."
+        ),
+        epilog="example: lanewatch eval detector --weights models/weights/aspp_yolo_nano.onnx --data data/test --json runs/eval.json",
+    )
+    e.add_argument("target", choices=("detector",), help="what to evaluate")
+    e.add_argument("--weights", type=Path, required=True, help="detector weights (.pt or .onnx)")
+    e.add_argument("--data", type=Path, required=True, help="dataset folder with ground truth")
+    e.add_argument("--json", type=Path, default=None, help="write the metrics here (PR curves beside it as .pr.png)")
+    e.add_argument("--pr-curves", type=Path, default=None, help="PR curve PNG path (default: beside --json)")
+    e.add_argument("--threshold", type=ratio, default=0.25, help="operating score threshold for P/R/F1 (default 0.25)")
+    e.add_argument("--batch", type=positive_int, default=8, help="scans per inference batch (default 8)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=run)

@@ -1,0 +1,52 @@
+"""Run a detector runtime over scans and map its boxes back to scan pixels.
+
+Shared by `lanewatch eval detector` and `lanewatch detect`: letterbox each
+scan to the engine's input size (white padding: empty belt is white), batch,
+run the runtime with NMS, and undo the letterbox so boxes are in the
+coordinates of the original scan (DESIGN.md section 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from models.runtime import DetectorRuntime
+from training.data import letterbox
+from training.datasets.loader import load_image
+from training.datasets.records import Sample
+
+__all__ = ["detect_samples"]
+
+
+def detect_samples(
+    runtime: DetectorRuntime,
+    samples: Sequence[Sample],
+    *,
+    conf_threshold: float = 0.001,
+    iou_threshold: float = 0.6,
+    batch: int = 8,
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, np.ndarray]:
+    """Detections per image id: (K, 6) rows (x1, y1, x2, y2, score, class_id) in scan pixels."""
+    mode = runtime.input_format
+    size = runtime.img_size
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, len(samples), batch):
+        chunk = samples[start : start + batch]
+        canvases, boxes = [], []
+        for s in chunk:
+            canvas, lb = letterbox(load_image(s, mode), size)
+            canvases.append(canvas)
+            boxes.append(lb)
+        x = np.stack(canvases).transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
+        for s, lb, det in zip(chunk, boxes, runtime.detect(np.ascontiguousarray(x), conf_threshold=conf_threshold, iou_threshold=iou_threshold)):
+            det = det.astype(np.float64)
+            det[:, :4] = lb.to_frame(det[:, :4])
+            det[:, [0, 2]] = det[:, [0, 2]].clip(0, s.width)
+            det[:, [1, 3]] = det[:, [1, 3]].clip(0, s.height)
+            out[s.image_id] = det
+        if progress:
+            progress(len(chunk))
+    return out
