@@ -1,0 +1,1 @@
+"""`lanewatch` subcommands, one module each: ``register(subparsers)`` adds it, ``run(args)`` does it."""

@@ -1,0 +1,123 @@
+"""`lanewatch train`: train the ASPP-YOLO threat detector on any dataset the readers know."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["parse_anchors", "parse_classes", "register", "run"]
+
+DESCRIPTION = """\
+Train the ASPP-YOLO threat detector (CSP-Darknet, atrous deep stages, ASPP, PAN
+neck, three scales) on a dataset folder in any layout the readers know:
+simulator output, SIXray-D / SIXray (VOC XML), OPIXray, CLCXray (COCO).
+
+Anchors come from IoU k-means on the training boxes at --img-size (see
+`lanewatch anchors`) and are stored in the weights. Loss: CIoU (or GIoU) for
+boxes, BCE for objectness and classes, YOLOv5 target assignment. Learning rate:
+linear warm-up, then cosine annealing, with warm restarts when --restarts is
+given. Augmentations suited to X-ray: flips, 90-degree rotations, scale,
+translation, thickness (brightness) changes; never hue, which encodes material.
+
+Writes to --out: last.pt every epoch (EMA weights plus everything --resume
+needs), best.pt when the --val mAP@0.5 improves, train_log.jsonl (one JSON
+line per epoch: losses, lr, images/s, val mAP) and config.json. Prints one JSON
+line at the end: the weights to use and the last epoch's numbers."""
+
+EPILOG = """\
+example: lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --out runs/nano
+resume:  lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --out runs/nano --resume runs/nano/last.pt"""
+
+
+def parse_anchors(text: str) -> tuple[tuple[float, float], ...]:
+    """'w,h w,h ...' (9 pairs, pixels at --img-size), as `lanewatch anchors` prints under "arg"."""
+    try:
+        pairs = tuple((float(w), float(h)) for w, h in (p.split(",") for p in text.split()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 9 'w,h' pairs separated by spaces, got {text!r}") from None
+    if len(pairs) != 9 or min(min(p) for p in pairs) <= 0:
+        raise argparse.ArgumentTypeError(f"expected 9 positive 'w,h' pairs, got {len(pairs)}")
+    return pairs
+
+
+def parse_classes(text: str) -> tuple[str, ...]:
+    """Comma-separated class names, in the detector's output order."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated class names, got {text!r}")
+    return names
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """--data, --img-size and --classes, shared with `lanewatch anchors`."""
+    from training.datasets.classes import SIXRAY_D
+
+    p.add_argument("--data", type=Path, required=True, help="training dataset folder (any supported layout)")
+    p.add_argument("--img-size", type=_positive_int, required=True, help="square network input in pixels, a multiple of 32 (e.g. 320, 416)")
+    p.add_argument(
+        "--classes", type=parse_classes, default=SIXRAY_D,
+        help=f"comma-separated classes to detect (default SIXray-D: {','.join(SIXRAY_D)}); boxes of other labels are ignored",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `train` subcommand."""
+    p = subparsers.add_parser(
+        "train", help="train the threat detector", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_data_arguments(p)
+    p.add_argument("--val", type=Path, default=None, help="validation dataset folder: mAP@0.5 each epoch, best.pt")
+    p.add_argument("--size", choices=("nano", "small"), required=True, help="model size: nano for CPU lanes, small for GPU servers")
+    p.add_argument("--epochs", type=_positive_int, required=True, help="epochs to train (in total, when resuming)")
+    p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (created)")
+    p.add_argument("--batch", type=_positive_int, default=16, help="images per step (default 16)")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD with Nesterov momentum 0.937, or AdamW (default sgd)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.01 for SGD, 0.001 for AdamW)")
+    p.add_argument("--weight-decay", type=float, default=None, help="per 64 images for SGD (default 5e-4); AdamW's decoupled decay (default 0.05)")
+    p.add_argument("--warmup-epochs", type=float, default=3.0, help="linear learning rate warm-up, in epochs (default 3)")
+    p.add_argument("--restarts", type=_positive_int, default=None, metavar="T0", help="cosine warm restarts every T0 epochs after warm-up (SGDR); default: one cosine")
+    p.add_argument("--restart-mult", type=_positive_int, default=1, metavar="M", help="each restart cycle M times longer than the last (default 1)")
+    p.add_argument("--mode", choices=("rgb", "dual"), default="rgb", help="input: pseudo-colour RGB or the dual-energy 3-channel form (default rgb)")
+    p.add_argument("--box-loss", choices=("ciou", "giou"), default="ciou", help="box regression loss (default ciou)")
+    p.add_argument("--anchors", type=parse_anchors, default=None, help="9 anchors 'w,h w,h ...' at --img-size; default: k-means on --data")
+    p.add_argument("--mosaic", type=float, default=0.0, metavar="P", help="probability of a 4-frame mosaic (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="decode images every epoch instead of caching them in RAM")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0: with cached images the main process keeps up)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: one per core; fewer can be faster on a busy machine)")
+    p.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and augmentation (default 0)")
+    p.add_argument("--resume", type=Path, default=None, help="continue from a last.pt: weights, optimizer, schedule, EMA, epoch")
+    p.add_argument("--max-batches", type=_positive_int, default=None, help="stop each epoch after this many batches (smoke tests, timing)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train as `args` say; print one JSON summary line."""
+    from dataclasses import replace
+
+    from training.augment import AugmentConfig
+    from training.trainer import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data, val=args.val, out=args.out, size=args.size, epochs=args.epochs, img_size=args.img_size,
+        batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs, restart_period=args.restarts, restart_mult=args.restart_mult,
+        mode=args.mode, classes=args.classes, anchors=args.anchors, box_loss=args.box_loss,
+        augment=replace(AugmentConfig(), mosaic=args.mosaic), cache=False if args.no_cache else None,
+        workers=args.workers, threads=args.threads, seed=args.seed, resume=args.resume, max_batches=args.max_batches, progress=not args.quiet,
+    )
+    weights = train(config)
+    last = json.loads((args.out / "train_log.jsonl").read_text().splitlines()[-1])
+    keep = ("epoch", "loss", "box", "obj", "cls", "images_per_s", "map50", "map50_95")
+    print(json.dumps({"weights": str(weights), "out": str(args.out)} | {k: last[k] for k in keep if k in last}))
+    return 0
