@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := .demo
 
-.PHONY: demo test test-slow test-all sheet clean
+.PHONY: demo test test-slow test-all clean weights eval-weights
 
 # torch first, pinned: pip then takes the local CPU wheel (find-links) instead of
 # resolving an unpinned torch to the multi-gigabyte CUDA build from the registry.
@@ -29,6 +29,24 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The shipped detector, end to end on the 2-core CPU machine (about 5 min of
+# simulation and 45 min of training); models/weights/README.md is its card.
+DATA := data
+RUN := runs/nano416
+WEIGHTS := models/weights
+weights: $(STAMP)
+	$(BIN)/lanewatch synth --out $(DATA)/train --count 3000 --seed 1 --workers 2 --format coco --quiet
+	$(BIN)/lanewatch synth --out $(DATA)/val --count 300 --seed 2 --workers 2 --format coco --quiet
+	$(BIN)/lanewatch train --data $(DATA)/train --val $(DATA)/val --size nano --epochs 20 --img-size 416 \
+		--optimizer adamw --lr 0.0015 --warmup-epochs 1 --seed 0 --out $(RUN)
+	$(BIN)/lanewatch export --weights $(RUN)/best.pt --format pt --out $(WEIGHTS)/aspp_yolo_nano.pt
+	$(BIN)/lanewatch export --weights $(WEIGHTS)/aspp_yolo_nano.pt --format onnx --out $(WEIGHTS)/aspp_yolo_nano.onnx
+
+# The acceptance check: a fresh test set (seed 99, never used in training), 10 % negatives.
+eval-weights: $(STAMP)
+	$(BIN)/lanewatch synth --out $(DATA)/test --count 500 --seed 99 --negatives-ratio 0.1 --workers 2 --format coco --quiet
+	$(BIN)/lanewatch eval detector --weights $(WEIGHTS)/aspp_yolo_nano.onnx --data $(DATA)/test --json $(RUN)/eval_test.json
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
