@@ -1,4 +1,4 @@
-"""`lanewatch eval detector`: VOC and COCO metrics of a detector on a dataset."""
+"""`lanewatch eval detector`: VOC and COCO metrics of a detector on a dataset (`eval crop` lives in `eval_crop`)."""
 
 from __future__ import annotations
 
@@ -46,10 +46,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `eval` subcommand (with `detector` as its target)."""
+    """Add the `eval` subcommand with its targets: `detector` here, `crop` and `crop-ablation` from `eval_crop`."""
+    from services.commands import eval_crop
+
     e = sub.add_parser(
         "eval",
-        help="measure a model on a dataset (eval detector)",
+        help="measure a model on a dataset (eval detector | crop | crop-ablation)",
+        description="Measure on a labelled dataset: the detector (eval detector), cropping (eval crop), TDC settings (eval crop-ablation).",
+        epilog="Run `lanewatch eval TARGET --help` for the options of one target.",
+    )
+    targets = e.add_subparsers(dest="target", required=True, metavar="TARGET")
+    d = targets.add_parser(
+        "detector",
+        help="VOC and COCO mAP of a detector",
         description=(
             "eval detector: run the detector over every scan of DIR (any format the readers know) and report "
             "VOC07 mAP@0.5 (all-point and 11-point, as SIXray-D and OPIXray report it), COCO mAP@[.5:.95], "
@@ -59,12 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         epilog="example: lanewatch eval detector --weights models/weights/aspp_yolo_nano.onnx --data data/test --json runs/eval.json",
     )
-    e.add_argument("target", choices=("detector",), help="what to evaluate")
-    e.add_argument("--weights", type=Path, required=True, help="detector weights (.pt or .onnx)")
-    e.add_argument("--data", type=Path, required=True, help="dataset folder with ground truth")
-    e.add_argument("--json", type=Path, default=None, help="write the metrics here (PR curves beside it as .pr.png)")
-    e.add_argument("--pr-curves", type=Path, default=None, help="PR curve PNG path (default: beside --json)")
-    e.add_argument("--threshold", type=ratio, default=0.25, help="operating score threshold for P/R/F1 (default 0.25)")
-    e.add_argument("--batch", type=positive_int, default=8, help="scans per inference batch (default 8)")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
-    e.set_defaults(func=run)
+    d.add_argument("--weights", type=Path, required=True, help="detector weights (.pt or .onnx)")
+    d.add_argument("--data", type=Path, required=True, help="dataset folder with ground truth")
+    d.add_argument("--json", type=Path, default=None, help="write the metrics here (PR curves beside it as .pr.png)")
+    d.add_argument("--pr-curves", type=Path, default=None, help="PR curve PNG path (default: beside --json)")
+    d.add_argument("--threshold", type=ratio, default=0.25, help="operating score threshold for P/R/F1 (default 0.25)")
+    d.add_argument("--batch", type=positive_int, default=8, help="scans per inference batch (default 8)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=run)
+    eval_crop.register(targets)

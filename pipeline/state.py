@@ -1,0 +1,287 @@
+"""Lane state in Redis: what outlives a message (DESIGN.md section 1), behind the `LaneStateStore` Protocol.
+
+Key layout (the one place it is written down; `KEYS` below is the same table in code):
+
+| key                            | type   | holds                                                     |
+| ------------------------------ | ------ | --------------------------------------------------------- |
+| `lw:lanes`                     | set    | every lane id ever seen                                   |
+| `lw:lane:{lane}:status`        | hash   | `last_seen` (epoch s), `last_scan` (scan id), `last_outcome` (clear/threat) |
+| `lw:lane:{lane}:counters`      | hash   | `scans`, `threats`, `clears` (scans without a threat); operator decisions `acked`, `cleared`, `escalated` |
+| `lw:lane:{lane}:alerts`        | set    | ids of the lane's open alerts (not yet acked or cleared)  |
+| `lw:alert:{alert_id}`          | hash   | `alert` (Alert JSON), `lane`, `state` (open/acked/cleared/escalated), `updated_at`; TTL |
+| `lw:alert:{alert_id}:history`  | list   | Ack JSON, oldest first; TTL                               |
+| `lw:dedup:{scan_id}`           | string | a recorded scan's outcome (`clear` or its alert id); TTL  |
+| `lw:blob:{key}`                | string | a claim-check payload (bytes), key = its content hash; TTL |
+
+A lane's state (active/idle/offline) is not stored: it follows from `last_seen` when read.
+Recording an outcome (dedup key, counters, last scan, alert record, open set) is one Lua
+script, so a crash between steps cannot count a scan without its dedup key or the reverse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol, runtime_checkable
+
+import redis
+
+from pipeline.messages import Ack, Alert
+
+__all__ = ["COUNTERS", "KEYS", "AlertRecord", "BlobStore", "LaneStateStore", "LaneStatus", "RedisLaneStateStore"]
+
+KEYS = {
+    "lanes": "lw:lanes",
+    "status": "lw:lane:{lane}:status",
+    "counters": "lw:lane:{lane}:counters",
+    "open": "lw:lane:{lane}:alerts",
+    "alert": "lw:alert:{alert_id}",
+    "history": "lw:alert:{alert_id}:history",
+    "dedup": "lw:dedup:{scan_id}",
+    "blob": "lw:blob:{key}",
+}
+COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated")
+LaneState = Literal["active", "idle", "offline"]
+# decision -> (alert state, lane counter, whether the alert leaves the open set)
+_DECISIONS = {"ack": ("acked", "acked", True), "clear": ("cleared", "cleared", True), "escalate": ("escalated", "escalated", False)}
+
+# KEYS: dedup, status, counters, lanes, open, alert
+# ARGV: lane, scan_id, at (epoch s), dedup ttl, record ttl, alert id ("" when clear), alert JSON
+_RECORD_OUTCOME = """
+local outcome = ARGV[6] ~= '' and ARGV[6] or 'clear'
+if not redis.call('SET', KEYS[1], outcome, 'NX', 'EX', ARGV[4]) then return 0 end
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'scans', 1)
+local kind = 'clear'
+if ARGV[6] ~= '' then
+  kind = 'threat'
+  redis.call('HINCRBY', KEYS[3], 'threats', 1)
+  redis.call('HSET', KEYS[6], 'alert', ARGV[7], 'lane', ARGV[1], 'state', 'open', 'updated_at', ARGV[3])
+  redis.call('EXPIRE', KEYS[6], ARGV[5])
+  redis.call('SADD', KEYS[5], ARGV[6])
+else
+  redis.call('HINCRBY', KEYS[3], 'clears', 1)
+end
+-- redelivered or late scans must not move the lane's clock backwards
+local seen = tonumber(redis.call('HGET', KEYS[2], 'last_seen') or '0')
+if tonumber(ARGV[3]) >= seen then
+  redis.call('HSET', KEYS[2], 'last_seen', ARGV[3], 'last_scan', ARGV[2], 'last_outcome', kind)
+end
+return 1
+"""
+
+# KEYS: alert, history, open, counters
+# ARGV: lane, alert id, Ack JSON, new state, counter, close (1/0), at (epoch s), record ttl
+_DECIDE = """
+local lane = redis.call('HGET', KEYS[1], 'lane')
+if not lane then return -1 end
+if lane ~= ARGV[1] then return -2 end
+if redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('HSET', KEYS[1], 'state', ARGV[4], 'updated_at', ARGV[7])
+redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
+if ARGV[6] == '1' then redis.call('SREM', KEYS[3], ARGV[2]) else redis.call('SADD', KEYS[3], ARGV[2]) end
+return 1
+"""
+
+# KEYS: status, lanes; ARGV: lane, scan_id, at
+_TOUCH = """
+redis.call('SADD', KEYS[2], ARGV[1])
+local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
+if tonumber(ARGV[3]) >= seen then redis.call('HSET', KEYS[1], 'last_seen', ARGV[3], 'last_scan', ARGV[2]) end
+"""
+
+
+@dataclass(frozen=True)
+class LaneStatus:
+    """A lane as operators see it; `state` follows from `last_seen` at read time."""
+
+    lane_id: str
+    state: LaneState
+    last_seen: datetime | None
+    last_scan: str | None
+    counters: dict[str, int]
+    open_alerts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert with its current state and the operators' decisions, oldest first."""
+
+    alert: Alert
+    state: str
+    updated_at: datetime
+    history: tuple[Ack, ...] = ()
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Claim-check storage: payloads too large for a record."""
+
+    def put_blob(self, data: bytes, *, ttl_s: int) -> str: ...
+
+    def get_blob(self, key: str) -> bytes | None: ...
+
+
+@runtime_checkable
+class LaneStateStore(BlobStore, Protocol):
+    """Lane state, alert records and idempotency keys."""
+
+    def record_outcome(self, *, scan_id: str, lane_id: str, at: datetime, alert: Alert | None = None) -> bool: ...
+
+    def touch(self, *, lane_id: str, scan_id: str, at: datetime) -> None: ...
+
+    def is_done(self, scan_id: str) -> bool: ...
+
+    def decide(self, ack: Ack) -> bool: ...
+
+    def lane(self, lane_id: str, *, now: datetime | None = None) -> LaneStatus: ...
+
+    def lanes(self, *, now: datetime | None = None) -> list[LaneStatus]: ...
+
+    def alert(self, alert_id: str) -> AlertRecord | None: ...
+
+    def ping(self) -> bool: ...
+
+
+class RedisLaneStateStore:
+    """`LaneStateStore` on a Redis server (5 or newer)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        active_s: float = 30.0,
+        offline_s: float = 300.0,
+        dedup_ttl_s: int = 7 * 86400,
+        record_ttl_s: int = 30 * 86400,
+    ) -> None:
+        if not 0 < active_s < offline_s:
+            raise ValueError(f"need 0 < active_s < offline_s, got {active_s} and {offline_s}")
+        self.client = client
+        self.active_s, self.offline_s = active_s, offline_s
+        self.dedup_ttl_s, self.record_ttl_s = dedup_ttl_s, record_ttl_s
+        self._record = client.register_script(_RECORD_OUTCOME)
+        self._decide = client.register_script(_DECIDE)
+        self._touch = client.register_script(_TOUCH)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> RedisLaneStateStore:
+        """Connect to `redis://host:port/db` (the password may be in the URL)."""
+        return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30), **kwargs)
+
+    def record_outcome(self, *, scan_id: str, lane_id: str, at: datetime, alert: Alert | None = None) -> bool:
+        """Record a scan's outcome once: False when `scan_id` was already recorded (a redelivery), nothing changed."""
+        if alert is not None and (alert.scan_id, alert.lane_id) != (scan_id, lane_id):
+            raise ValueError(f"alert {alert.alert_id} is for {alert.lane_id}/{alert.scan_id}, not {lane_id}/{scan_id}")
+        alert_id = "" if alert is None else alert.alert_id
+        keys = [
+            KEYS["dedup"].format(scan_id=scan_id), *self._lane_keys(lane_id, "status", "counters"), KEYS["lanes"],
+            KEYS["open"].format(lane=lane_id), KEYS["alert"].format(alert_id=alert_id or "-"),
+        ]
+        args = [lane_id, scan_id, _epoch(at), self.dedup_ttl_s, self.record_ttl_s, alert_id,
+                "" if alert is None else alert.model_dump_json(exclude_none=True)]
+        return self._record(keys=keys, args=args) == 1
+
+    def touch(self, *, lane_id: str, scan_id: str, at: datetime) -> None:
+        """Mark the lane seen (ingest calls this as scans arrive, before any outcome)."""
+        self._touch(keys=[KEYS["status"].format(lane=lane_id), KEYS["lanes"]], args=[lane_id, scan_id, _epoch(at)])
+
+    def is_done(self, scan_id: str) -> bool:
+        """Whether the scan's outcome is recorded (its dedup key exists)."""
+        return bool(self.client.exists(KEYS["dedup"].format(scan_id=scan_id)))
+
+    def decide(self, ack: Ack) -> bool:
+        """Apply an operator decision; False for a repeat of the last one (a redelivered ack). KeyError: no such alert."""
+        state, counter, close = _DECISIONS[ack.decision]
+        keys = [KEYS["alert"].format(alert_id=ack.alert_id), KEYS["history"].format(alert_id=ack.alert_id),
+                *self._lane_keys(ack.lane_id, "open", "counters")]
+        args = [ack.lane_id, ack.alert_id, ack.model_dump_json(), state, counter, int(close), _epoch(ack.at), self.record_ttl_s]
+        applied = self._decide(keys=keys, args=args)
+        if applied == -1:
+            raise KeyError(f"no alert {ack.alert_id!r}")
+        if applied == -2:
+            raise ValueError(f"alert {ack.alert_id!r} is not on lane {ack.lane_id!r}")
+        return applied == 1
+
+    def alert(self, alert_id: str) -> AlertRecord | None:
+        """The alert's record and decision history, or None when unknown or expired."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(KEYS["alert"].format(alert_id=alert_id))
+        pipe.lrange(KEYS["history"].format(alert_id=alert_id), 0, -1)
+        record, history = pipe.execute()
+        if not record:
+            return None
+        return AlertRecord(
+            alert=Alert.model_validate_json(record[b"alert"]),
+            state=record[b"state"].decode(),
+            updated_at=_from_epoch(record[b"updated_at"]),
+            history=tuple(Ack.model_validate_json(h) for h in history),
+        )
+
+    def lane(self, lane_id: str, *, now: datetime | None = None) -> LaneStatus:
+        """One lane's status, counters and open alerts."""
+        return self._read_lanes([lane_id], now)[0]
+
+    def lanes(self, *, now: datetime | None = None) -> list[LaneStatus]:
+        """Every lane seen so far, sorted by id."""
+        ids = sorted(v.decode() for v in self.client.smembers(KEYS["lanes"]))
+        return self._read_lanes(ids, now) if ids else []
+
+    def put_blob(self, data: bytes, *, ttl_s: int) -> str:
+        """Store a payload for `ttl_s` seconds; the key is its content hash, so a re-send stores nothing new."""
+        key = hashlib.blake2b(data, digest_size=16).hexdigest()
+        self.client.set(KEYS["blob"].format(key=key), data, ex=ttl_s)
+        return key
+
+    def get_blob(self, key: str) -> bytes | None:
+        """The payload, or None when its TTL ran out."""
+        return self.client.get(KEYS["blob"].format(key=key))
+
+    def ping(self) -> bool:
+        """Whether Redis answers (for /healthz)."""
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _lane_keys(self, lane_id: str, *names: str) -> list[str]:
+        return [KEYS[n].format(lane=lane_id) for n in names]
+
+    def _read_lanes(self, lane_ids: list[str], now: datetime | None) -> list[LaneStatus]:
+        pipe = self.client.pipeline(transaction=False)
+        for lane_id in lane_ids:
+            pipe.hgetall(KEYS["status"].format(lane=lane_id))
+            pipe.hgetall(KEYS["counters"].format(lane=lane_id))
+            pipe.smembers(KEYS["open"].format(lane=lane_id))
+        replies = pipe.execute()
+        t = time.time() if now is None else now.timestamp()
+        out = []
+        for i, lane_id in enumerate(lane_ids):
+            status, counters, open_ids = replies[3 * i : 3 * i + 3]
+            seen = float(status[b"last_seen"]) if b"last_seen" in status else None
+            age = float("inf") if seen is None else t - seen
+            state: LaneState = "active" if age <= self.active_s else "idle" if age <= self.offline_s else "offline"
+            out.append(LaneStatus(
+                lane_id=lane_id,
+                state=state,
+                last_seen=None if seen is None else _from_epoch(seen),
+                last_scan=status[b"last_scan"].decode() if b"last_scan" in status else None,
+                counters={name: int(counters.get(name.encode(), 0)) for name in COUNTERS},
+                open_alerts=tuple(sorted(v.decode() for v in open_ids)),
+            ))
+        return out
+
+
+def _epoch(at: datetime) -> str:
+    return f"{at.timestamp():.3f}"
+
+
+def _from_epoch(value: bytes | float) -> datetime:
+    return datetime.fromtimestamp(float(value), tz=UTC)

@@ -1,0 +1,24 @@
+"""Lane state key layout: one table, documented where it is defined. Behaviour is tested against a real
+Redis in tests/integration/test_redis_state.py."""
+
+import re
+
+import pipeline.state as state
+from pipeline.messages import LANE_PATTERN
+
+
+def test_every_key_is_in_the_documented_table():
+    for template in state.KEYS.values():
+        assert f"`{template}`" in state.__doc__, template
+
+
+def test_keys_are_namespaced_and_lane_ids_cannot_break_them():
+    assert all(t.startswith("lw:") for t in state.KEYS.values())
+    assert len(set(state.KEYS.values())) == len(state.KEYS)
+    # a lane id never contains the separator, so `lw:lane:{lane}:...` parses back unambiguously
+    assert not re.match(LANE_PATTERN, "a:b") and re.match(LANE_PATTERN, "T2-lane_04.b")
+
+
+def test_every_decision_has_a_counter():
+    assert {counter for _, counter, _ in state._DECISIONS.values()} <= set(state.COUNTERS)
+    assert set(state._DECISIONS) == {"ack", "clear", "escalate"}
