@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := .demo
 
-.PHONY: demo test test-slow test-all clean weights eval-weights
+.PHONY: demo sheet test test-slow test-all clean weights eval-weights
 
 # torch first, pinned: pip then takes the local CPU wheel (find-links) instead of
 # resolving an unpinned torch to the multi-gigabyte CUDA build from the registry.
@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The main job: the embedded broker and Redis, the four services as processes,
+# simulated lanes, the live console, then a summary (and .demo/summary.json).
 demo: $(STAMP)
+	$(BIN)/lanewatch demo --lanes 4 --duration 30 --json $(DEMO)/summary.json
+
+# The simulator alone: 16 frames and a contact sheet to judge them by eye.
+sheet: $(STAMP)
 	$(BIN)/lanewatch synth --out $(DEMO)/frames --count 16 --seed 7 --workers 2 --negatives-ratio 0.125 \
 		--sheet $(DEMO)/contact_sheet.png
-	@echo "contact sheet: $(DEMO)/contact_sheet.png"
 
 # pytest exits 5 when a selection holds no test; that is not a failure here.
 test: $(STAMP)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -126,8 +126,8 @@ class Producer:
         self._pending.append(future)
         return future
 
-    def dead_letter(self, record: Inbound, *, stage: str, reason: str) -> FutureRecordMetadata:
-        """Publish a rejected record's original bytes to `lanewatch.deadletter` with the stage and reason."""
+    def dead_letter(self, record: Inbound, *, stage: str, reason: str, topic: str = TOPIC_DEADLETTER) -> FutureRecordMetadata:
+        """Publish a rejected record's original bytes to `lanewatch.deadletter` (or `topic`) with the stage and reason."""
         letter = DeadLetter(
             stage=stage,
             reason=reason[:2000] or "unspecified",
@@ -140,7 +140,11 @@ class Producer:
             at=datetime.now(UTC),
         )
         log.warning("dead letter from %s: %s [%d] @%d: %s", stage, record.topic, record.partition, record.offset, reason)
-        return self.publish(TOPIC_DEADLETTER, letter, record.value, key=record.key)
+        return self.publish(topic, letter, record.value, key=record.key)
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The topic's partitions; asking creates the topic where the broker auto-creates topics."""
+        return set(self._producer.partitions_for(topic))
 
     def flush(self, timeout_s: float | None = 30.0) -> None:
         """Send everything queued and wait for the broker; raises DeliveryError if any record failed."""
@@ -258,16 +262,22 @@ class Consumer:
     def commit(self, batch: Sequence[Inbound], *, after: Producer | None = None) -> bool:
         """Commit past `batch`, after flushing `after` (the stage's outputs). False when a rebalance took
         the partitions first: the new owner then reprocesses them, which idempotency absorbs."""
+        ends: dict[Partition, int] = {}
+        for r in batch:
+            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), -1), r.offset + 1)
+        return self.commit_offsets(ends, after=after)
+
+    def commit_offsets(self, ends: Mapping[Partition, int], *, after: Producer | None = None) -> bool:
+        """Commit `ends` (the next offset to read, per partition), after flushing `after`; False as in `commit`."""
         if after is not None:
             after.flush()
-        if not batch or self.group_id is None:
+        if not ends or self.group_id is None:
             return True
-        ends: dict[TopicPartition, int] = {}
-        for r in batch:
-            tp = TopicPartition(r.topic, r.partition)
-            ends[tp] = max(ends.get(tp, -1), r.offset + 1)
         owned = self._consumer.assignment()
-        offsets = {tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items() if tp in owned}
+        offsets = {
+            tp: OffsetAndMetadata(end, "", -1) for (topic, partition), end in ends.items()
+            if (tp := TopicPartition(topic, partition)) in owned
+        }
         if not offsets:
             return False
         try:

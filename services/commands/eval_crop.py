@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, fields
+from functools import partial
 from pathlib import Path
 
 from pipeline.crop.tdc import TDCConfig
@@ -53,19 +54,16 @@ def run_crop(args: argparse.Namespace) -> int:
     methods = _METHODS if args.method == "all" else (args.method,)
     detector = load_runtime(args.weights, threads=args.detector_threads) if args.weights else None
     config = _tdc_config(args)
-    tdc = None
-    if "tdc" in methods:
-        backbone = _backbone(args)
-
-        def tdc():  # noqa: ANN202
-            return load_tdc(backbone, config=config, threads=args.threads)
-
+    tdc = partial(load_tdc, _backbone(args), config=config, threads=args.threads) if "tdc" in methods else None
     croppers = method_croppers(methods, tdc)
-    mode = getattr(croppers.get("tdc"), "extractor", None)
-    mode = mode.input_format if mode is not None else (detector.input_format if detector else args.mode)
+    extractor = getattr(croppers.get("tdc"), "extractor", None)
+    mode = extractor.input_format if extractor else detector.input_format if detector else args.mode
+    if detector and detector.input_format != mode:
+        raise ValueError(f"the detector reads {detector.input_format!r} frames but TDC's backbone {mode!r} ones")
     samples = _samples(args)
     with tqdm(total=len(samples), unit="scan", desc="crop", file=sys.stderr, disable=args.quiet) as bar:
-        results, regions = benchmark(samples, croppers, mode=mode, detector=detector, packed=args.packed, progress=bar.update)
+        results, regions = benchmark(samples, croppers, mode=mode, detector=detector, packed=args.packed,
+                                     max_zoom=args.max_zoom, progress=bar.update)
     print(format_table(results))
     payload = {m: dict(r) for m, r in results.items()}
     if "tdc" in results:
@@ -98,8 +96,9 @@ def run_ablation(args: argparse.Namespace) -> int:
 def _tdc_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
     d = TDCConfig()
     p.add_argument("--data", type=Path, required=True, help="dataset folder with threat boxes and bag boxes (simulator output)")
+    fallback = f"{SHIPPED_BACKBONE}" if sweep else f"--weights, else {SHIPPED_BACKBONE}"
     p.add_argument("--backbone", type=Path, default=None,
-                   help=f"detector checkpoint (.pt) whose backbone TDC reads (default: --weights, else {SHIPPED_BACKBONE})")
+                   help=f"detector checkpoint (.pt) whose backbone TDC reads (default: {fallback})")
     p.add_argument("--long-side", type=positive_int, default=None,
                    help=f"long side in pixels of the downscaled frame the backbone sees (default {d.long_side})")
     if not sweep:
@@ -146,6 +145,8 @@ def register(targets: argparse._SubParsersAction) -> None:
                    help="input form when no model decides it (canny/none alone); default rgb")
     c.add_argument("--packed", action="store_true",
                    help="detect on all regions of a frame packed into one canvas (one pass) instead of one canvas each")
+    c.add_argument("--max-zoom", type=float, default=None,
+                   help="draw a region at most this many times larger than on the letterboxed full frame (default: no cap)")
     c.add_argument("--detector-threads", type=positive_int, default=None, help="threads of the detector (default: all cores)")
     c.add_argument("--json", type=Path, default=None, help="write the metrics here, keyed by method")
     c.add_argument("--png", type=Path, default=None, help="draw the first frames with each method's regions into this PNG")
@@ -159,8 +160,8 @@ def register(targets: argparse._SubParsersAction) -> None:
         description=(
             "Run TDC with every combination of --variants, --layers, --signals, --ks and --margins on the frames of DIR\n"
             "and report retention, area kept and cost per setting, as the paper's Figure 10 does. The row\n"
-            "marked * keeps the least area while keeping >= 99.5% of threat boxes and >= 99% of bags whole:\n"
-            "that is how the defaults were chosen."
+            "marked * keeps the least area while keeping >= 99.5% of threat boxes and >= 99% of bags whole;\n"
+            "TDCConfig's defaults were chosen from such a run (README: lanewatch eval crop)."
         ),
         epilog=(
             "example:\n"

@@ -1,0 +1,128 @@
+"""The alert service: a scan's regions and views in, one outcome per scan out (Redis), alerts for threats.
+
+Consumes `lanewatch.detections` and `lanewatch.alerts.acks`:
+
+- detections are assembled per scan (`pipeline.alerting.ScanAssembler`) until every region of every view
+  is in; the scan's outcome (clear, or an alert) is recorded in Redis once, atomically with its dedup key
+  (`RedisLaneStateStore.record_outcome`), and only a first recording publishes to `lanewatch.alerts`:
+  a redelivered scan never raises a second alert. The price: a crash after the Redis write and before the
+  producer's flush leaves that alert in Redis (open on its lane, `lanewatch console lanes` shows it) but
+  not on the topic; closing that window needs a "published" mark in the alert record;
+- while a scan waits for its regions, the offsets of its records are held back from commits, so a crash
+  loses nothing; a scan still incomplete after `scan_wait_s` is judged on what arrived (logged), so one
+  lost region cannot hold a lane's commits for ever;
+- operator decisions (acks) are applied to the alert records (`RedisLaneStateStore.decide`); one for an
+  unknown alert, or naming the wrong lane, is dead-lettered.
+
+Every outcome is logged as an `outcome` event with its capture-to-outcome latency, and observed in the
+`capture_to_outcome` latency histogram.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from pipeline.alerting import AlertPolicy, CompletedScan, ScanAssembler, build_alert
+from pipeline.kafka import Inbound
+from pipeline.messages import Ack, Detections, Rejected
+from pipeline.state import LaneStateStore
+from services.runner import Out, Partition, Result, ServiceSettings, Stage, Topics, each_record, event
+
+__all__ = ["AlertSettings", "AlertStage", "make_stage"]
+
+log = logging.getLogger(__name__)
+
+
+class AlertSettings(ServiceSettings):
+    """`LANEWATCH_ALERT_POLICY`: per-class thresholds and severities as JSON, or the path of a JSON file."""
+
+    alert_policy: str | None = Field(None, description="JSON or a JSON file: {'rules': {'gun': {'threshold': 0.35, 'severity': 'critical'}}}")
+    scan_wait_s: float = Field(60.0, gt=0, description="longest a scan waits for its missing regions")
+
+    def policy(self) -> AlertPolicy:
+        return AlertPolicy() if self.alert_policy is None else AlertPolicy.load(self.alert_policy)
+
+
+class AlertStage(Stage):
+    """Detections and acks in; outcomes to Redis; alerts out."""
+
+    name = "alert"
+
+    def __init__(
+        self,
+        store: LaneStateStore,
+        topics: Topics,
+        *,
+        policy: AlertPolicy = AlertPolicy(),
+        scan_wait_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.out, self.policy, self.clock = store, topics, policy, clock
+        self.topics = (topics.detections, topics.acks)
+        self.assembler = ScanAssembler(max_wait_s=scan_wait_s)
+
+    def handle(self, batch: Sequence[Inbound]) -> list[Result]:
+        return each_record(batch, self._one)
+
+    def _one(self, record: Inbound) -> list[Out]:
+        if record.topic == self.out.acks:
+            return self._decide(record.meta(Ack))
+        part = record.meta(Detections)
+        if self.store.is_done(part.scan_id):
+            return []  # redelivered after its outcome was recorded
+        done = self.assembler.add(part, self.clock(), token=(record.topic, record.partition, record.offset))
+        return [] if done is None else self._finish(done)
+
+    def _decide(self, ack: Ack) -> list[Out]:
+        try:
+            applied = self.store.decide(ack)
+        except KeyError:
+            raise Rejected(f"no alert {ack.alert_id!r} (unknown or expired)") from None
+        except ValueError as err:
+            raise Rejected(str(err)) from None
+        event(log, "decision", alert_id=ack.alert_id, lane_id=ack.lane_id, decision=ack.decision,
+              operator=ack.operator, applied=applied)
+        return []
+
+    def _finish(self, done: CompletedScan) -> list[Out]:
+        now = datetime.now(UTC)
+        first = done.parts[0]
+        alert = build_alert(done.parts, self.policy, created_at=now)
+        recorded = self.store.record_outcome(scan_id=first.scan_id, lane_id=first.lane_id, at=first.captured_at, alert=alert)
+        latency_s = (now - first.captured_at).total_seconds()
+        if self.metrics is not None and recorded:
+            self.metrics.observe_latency("capture_to_outcome", max(0.0, latency_s))
+        event(
+            log, "outcome", level=logging.INFO if done.complete else logging.WARNING, scan_id=first.scan_id,
+            lane_id=first.lane_id, seq=first.seq, outcome="threat" if alert else "clear",
+            classes=list(alert.classes) if alert else [], latency_ms=round(1000 * latency_s, 1),
+            recorded=recorded, complete=done.complete, missing_regions=done.missing,
+        )
+        return [Out(self.out.alerts, alert)] if recorded and alert is not None else []
+
+    def tick(self, now: float) -> list[Out]:
+        return [out for done in self.assembler.expire(now) for out in self._finish(done)]
+
+    def held(self) -> Mapping[Partition, int]:
+        low: dict[Partition, int] = {}
+        for topic, partition, offset in self.assembler.held():
+            low[(topic, partition)] = min(offset, low.get((topic, partition), offset))
+        return low
+
+    def revoked(self, partitions: set[Partition]) -> None:
+        self.assembler.drop(lambda token: (token[0], token[1]) in partitions)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return True, {"scans_waiting": len(self.assembler)}
+
+
+def make_stage(settings: AlertSettings) -> Callable[[LaneStateStore, Topics], AlertStage]:
+    """The stage factory `services.runner.serve` calls once Redis is connected."""
+    policy = settings.policy()
+    return lambda store, topics: AlertStage(store, topics, policy=policy, scan_wait_s=settings.scan_wait_s)

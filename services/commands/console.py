@@ -1,0 +1,119 @@
+"""`lanewatch console`: follow alerts live, decide on them, look at the lanes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register", "run"]
+
+ACTIONS = ("tail", "ack", "clear", "escalate", "lanes")
+
+
+def _settings():
+    from pipeline.settings import CommonSettings
+    from services.runner import ServiceSettings, resolve_endpoints
+
+    settings: CommonSettings = resolve_endpoints(ServiceSettings())
+    return settings
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from services.console import tail_alerts
+    from services.runner import Topics
+
+    settings = _settings()
+    topics = Topics.prefixed(settings.topic_prefix)
+    mode = f"group {args.group}" if args.group else "tail mode (no group)"
+    print(f"# lanewatch console: alerts on {topics.alerts}, {mode}; Ctrl-C to stop", flush=True)
+    try:
+        tail_alerts(settings.kafka_bootstrap, topics, group=args.group, lane=args.lane, severity=args.severity,
+                    from_beginning=args.from_beginning, limit=args.limit, out=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from pipeline.kafka import Producer
+    from pipeline.state import RedisLaneStateStore
+    from services.console import send_decision
+    from services.runner import Topics
+
+    if not args.alert_id:
+        raise ValueError(f"`console {args.action}` needs the alert id, e.g. lanewatch console {args.action} al-... --operator NAME")
+    if not args.operator:
+        raise ValueError("say who decides: --operator NAME")
+    settings = _settings()
+    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
+    try:
+        with Producer(settings.kafka_bootstrap, client_id="lanewatch-console") as producer:
+            ack = send_decision(producer, args.alert_id, args.action, args.operator, topics=Topics.prefixed(settings.topic_prefix),
+                                store=store, note=args.note)
+    except KeyError as err:
+        raise ValueError(err.args[0]) from None
+    finally:
+        store.close()
+    print(f"{ack.decision} sent for {ack.alert_id} (lane {ack.lane_id}) by {ack.operator}")
+    return 0
+
+
+def _lanes(args: argparse.Namespace) -> int:
+    from pipeline.state import RedisLaneStateStore
+    from services.console import lane_table
+
+    settings = _settings()
+    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
+    try:
+        lanes = [s for s in store.lanes() if args.lane is None or s.lane_id == args.lane]
+    finally:
+        store.close()
+    if args.json:
+        json.dump([{"lane_id": s.lane_id, "state": s.state, "last_seen": s.last_seen.isoformat() if s.last_seen else None,
+                    "last_scan": s.last_scan, "counters": s.counters, "open_alerts": list(s.open_alerts)} for s in lanes],
+                  sys.stdout, indent=2)
+        print()
+    else:
+        print(lane_table(lanes))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit code."""
+    if args.action == "tail":
+        return _tail(args)
+    if args.action == "lanes":
+        return _lanes(args)
+    return _decide(args)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `console` subcommand."""
+    c = sub.add_parser(
+        "console",
+        help="follow alerts live, acknowledge or clear them, show lane status",
+        description=(
+            "With no action (or `tail`), prints alerts from lanewatch.alerts as they come, each with the command that "
+            "answers it. `ack`, `clear` or `escalate ALERT_ID --operator NAME` sends an operator decision to "
+            "lanewatch.alerts.acks; the alert service records it in Redis. `lanes` prints every lane's status. "
+            "Kafka and Redis come from LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL, or from `lanewatch stack up`."
+        ),
+        epilog=(
+            "examples: lanewatch console --severity high --lane lane-3\n"
+            "          lanewatch console ack al-1795270000000-lane-3-17 --operator j.doe --note 'toy gun'\n"
+            "          lanewatch console lanes"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("action", nargs="?", default="tail", choices=ACTIONS, help="what to do (default: tail)")
+    c.add_argument("alert_id", nargs="?", help="the alert to decide on (ack, clear, escalate)")
+    c.add_argument("--lane", help="only this lane's alerts (tail) or status (lanes)")
+    c.add_argument("--severity", choices=("low", "medium", "high", "critical"), help="only alerts at least this severe")
+    c.add_argument("--group", help="consume in this consumer group (consoles in one group share alerts); default: tail mode")
+    c.add_argument("--from-beginning", action="store_true", help="start with the oldest alert kept, not the next one")
+    c.add_argument("--limit", type=int, help="stop after printing this many alerts")
+    c.add_argument("--operator", help="who decides (ack, clear, escalate)")
+    c.add_argument("--note", default="", help="a note kept with the decision")
+    c.add_argument("--json", action="store_true", help="lanes as JSON")
+    c.set_defaults(func=run)

@@ -1,0 +1,142 @@
+"""The detect service: regions in (`lanewatch.scans.cropped`), detections in frame pixels out (`lanewatch.detections`).
+
+Records are batched dynamically (`pipeline.batcher`, in the shared runner): a batch runs when
+`LANEWATCH_MAX_BATCH` regions are queued or the oldest has waited `LANEWATCH_MAX_DELAY_MS`, whichever
+comes first, as Triton's dynamic batcher does. Each region is decoded, put in the model's input mode,
+letterboxed to the engine's square input (white padding: empty belt), and the whole batch goes through
+the runtime in one call (`models.runtime.load_runtime`: ONNX Runtime for `.onnx`, PyTorch for `.pt`).
+Boxes come back in canvas pixels and are mapped to the crop (undoing the letterbox), then to the frame
+(adding the region's corner), and clipped to the region.
+
+Scores below `LANEWATCH_CONF_THRESHOLD` are dropped here; per-class alert thresholds are the alert
+service's business, so keep this low.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from pipeline.codec import decode_scan
+from pipeline.kafka import Inbound
+from pipeline.messages import Box, CroppedRegion, Detection, Detections, Rejected
+from pipeline.state import LaneStateStore
+from services.crop import DEFAULT_WEIGHTS
+from services.frames import background_for, network_image
+from services.runner import INFRASTRUCTURE_ERRORS, Out, Result, ServiceSettings, Stage, Topics, event
+
+__all__ = ["DetectSettings", "DetectStage", "make_stage", "to_detections"]
+
+log = logging.getLogger(__name__)
+
+
+class DetectSettings(ServiceSettings):
+    """`LANEWATCH_WEIGHTS`, `LANEWATCH_MAX_BATCH`, `LANEWATCH_MAX_DELAY_MS`, `LANEWATCH_CONF_THRESHOLD`, ..."""
+
+    weights: Path = Field(DEFAULT_WEIGHTS, description="detector weights: .onnx (ONNX Runtime) or .pt (PyTorch)")
+    max_batch: int = Field(8, ge=1, le=256, description="regions per inference batch")
+    max_delay_ms: float = Field(10.0, ge=0, description="longest a region waits for its batch to fill")
+    conf_threshold: float = Field(0.1, ge=0, le=1, description="scores below are dropped before NMS")
+    iou_threshold: float = Field(0.45, gt=0, le=1, description="NMS IoU within one region")
+    threads: int | None = Field(None, ge=1, description="inference threads (ONNX Runtime intra-op); default all cores")
+
+
+def to_detections(rows: np.ndarray, region: CroppedRegion, class_names: Sequence[str]) -> tuple[Detection, ...]:
+    """(K, 6) rows x1, y1, x2, y2, score, class in crop pixels -> detections in frame pixels, clipped to the region."""
+    b = region.box
+    out = []
+    for x1, y1, x2, y2, score, cls in np.asarray(rows, np.float64).reshape(-1, 6):
+        fx1, fx2 = np.clip([x1 + b.x1, x2 + b.x1], b.x1, b.x2)
+        fy1, fy2 = np.clip([y1 + b.y1, y2 + b.y1], b.y1, b.y2)
+        c = int(cls)
+        if fx2 <= fx1 or fy2 <= fy1 or not 0 <= c < len(class_names):
+            continue  # a box entirely in the letterbox padding, or a class the metadata does not name
+        out.append(Detection(label=class_names[c], score=float(np.clip(score, 0.0, 1.0)),
+                             box=Box(x1=float(fx1), y1=float(fy1), x2=float(fx2), y2=float(fy2))))
+    return tuple(out)
+
+
+class DetectStage(Stage):
+    """Regions in, detections out; one runtime call per batch."""
+
+    name = "detect"
+
+    def __init__(self, store: LaneStateStore, topics: Topics, *, runtime, engine: str, max_payload_bytes: int,
+                 conf_threshold: float = 0.1, iou_threshold: float = 0.45) -> None:
+        from training.data import letterbox  # imports torch: only the detect service pays for it
+
+        self._letterbox = letterbox
+        self.store, self.out, self.runtime, self.engine = store, topics, runtime, engine
+        self.max_payload_bytes, self.conf_threshold, self.iou_threshold = max_payload_bytes, conf_threshold, iou_threshold
+        self.fill = background_for(runtime.input_format)
+        self.topics = (topics.cropped,)
+
+    def handle(self, batch: Sequence[Inbound]) -> list[Result]:
+        results: list[Result | None] = [None] * len(batch)
+        prepared = []  # (index, meta, letterbox, canvas)
+        t0 = time.perf_counter()
+        for i, record in enumerate(batch):
+            try:
+                prepared.append((i, *self._prepare(record)))
+            except Rejected as err:
+                results[i] = err
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as err:  # a record that breaks decoding must not break the service
+                log.exception("region %s[%d]@%d failed", record.topic, record.partition, record.offset)
+                results[i] = Rejected(f"{type(err).__name__}: {err}")
+        if prepared:
+            t1 = time.perf_counter()
+            x = np.stack([p[3] for p in prepared]).transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
+            rows = self.runtime.detect(np.ascontiguousarray(x), conf_threshold=self.conf_threshold,
+                                       iou_threshold=self.iou_threshold)
+            t2 = time.perf_counter()
+            timings = {"preprocess": round(1000 * (t1 - t0), 2), "infer": round(1000 * (t2 - t1), 2)}
+            if self.metrics is not None:
+                self.metrics.observe_latency("preprocess", t1 - t0)
+                self.metrics.observe_latency("infer", t2 - t1)
+            for (i, meta, lb, _), det in zip(prepared, rows):
+                det = np.asarray(det, np.float64).copy()
+                det[:, :4] = lb.to_frame(det[:, :4])  # canvas -> crop pixels
+                found = to_detections(det, meta, self.runtime.class_names)
+                out = Detections(
+                    **meta.model_dump(include={"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"}),
+                    region_index=meta.region_index, region_count=meta.region_count, region=meta.box,
+                    detections=found, engine=self.engine, batch_size=len(prepared), timings_ms=timings,
+                )
+                results[i] = [Out(self.out.detections, out)]
+        return results  # type: ignore[return-value]
+
+    def _prepare(self, record: Inbound):
+        meta = record.meta(CroppedRegion)
+        data = record.payload(meta, self.store)
+        scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height),
+                           max_bytes=self.max_payload_bytes)
+        canvas, lb = self._letterbox(network_image(scan, self.runtime.input_format), self.runtime.img_size, fill=self.fill)
+        return meta, lb, canvas
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return True, {"engine": self.engine, "img_size": self.runtime.img_size}
+
+
+def make_stage(settings: DetectSettings) -> Callable[[LaneStateStore, Topics], DetectStage]:
+    """Load the runtime now (a missing weights file fails the start, loudly), then the stage factory."""
+    from models.runtime import load_runtime
+
+    weights = Path(settings.weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"no detector weights at {weights}: run `make weights`, or set LANEWATCH_WEIGHTS")
+    runtime = load_runtime(weights, threads=settings.threads)
+    engine = f"{'onnxruntime' if weights.suffix == '.onnx' else 'torch'}:{weights.stem}"
+    event(log, "detector loaded", engine=engine, img_size=runtime.img_size, classes=list(runtime.class_names),
+          input_format=runtime.input_format)
+    return lambda store, topics: DetectStage(
+        store, topics, runtime=runtime, engine=engine, max_payload_bytes=settings.max_payload_bytes,
+        conf_threshold=settings.conf_threshold, iou_threshold=settings.iou_threshold,
+    )

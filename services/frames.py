@@ -1,0 +1,42 @@
+"""The image a model sees for a decoded scan, whichever form the scanner sent (DESIGN.md section 4).
+
+Models are trained on one input mode, "rgb" (pseudo-colour) or "dual" (the dual-energy 3-channel
+form). A dual-energy scan shown to an "rgb" model is rendered to pseudo-colour as a scanner would,
+with the simulator's detector calibration (as `lanewatch detect` does); a pseudo-colour scan cannot
+be turned back into energies, so a "dual" model refuses it (the record is dead-lettered).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from pipeline.codec import Scan
+from pipeline.messages import Rejected
+from training.augment import background_for
+
+__all__ = ["background_for", "network_image"]
+
+
+def network_image(scan: Scan, mode: str) -> np.ndarray:
+    """uint8 (H, W, 3) in the model's input `mode` ("rgb" or "dual"); Rejected when the scan cannot give it."""
+    if mode == "dual":
+        if scan.high is None:
+            raise Rejected(f"a dual-energy model cannot read a {scan.format} scan: send the raw high/low pair")
+        return scan.network_input()
+    if mode != "rgb":
+        raise ValueError(f"unknown input mode {mode!r}")
+    if scan.rgb is not None:
+        return scan.rgb
+    from training.synth.pseudo_colour import pseudo_colour_absorbance
+
+    det = _detector()
+    return pseudo_colour_absorbance(det.absorbance(scan.high), det.absorbance(scan.low))
+
+
+@cache
+def _detector():
+    from training.synth.render import Detector
+
+    return Detector()

@@ -1,0 +1,375 @@
+"""The ingest service: scanner output in, `lanewatch.scans.raw` records keyed by lane out.
+
+Three ways in, all through `publish_scan`, which checks every payload at the door (size limit, format
+by magic bytes, complete structure, frame size from the header, identity fields) and sends rejects to
+the dead-letter topic with the reason before telling the caller (`Rejected`):
+
+- `publish_scan(producer, payload, lane_id=..., seq=...)`: the Python API for integrators;
+- a watched directory (`LANEWATCH_WATCH_DIR`) where scanners export files: pseudo-colour PNG/JPEG, or
+  16-bit raw pairs `<stem>_high.png` + `<stem>_low.png`. A file in a subfolder belongs to the lane the
+  subfolder names, one at the top to `LANEWATCH_INGEST_LANE`. Files are taken once they have not
+  changed for `settle_s`, then moved to `done/` (or `rejected/`);
+- simulated lanes (`LANEWATCH_SIMULATE_LANES=N`): each lane runs at its own rate with bursts and idle
+  gaps like a checkpoint (`lane_arrivals`), over a pool of simulator frames (`training.synth`), even
+  lanes sending pseudo-colour PNG and odd lanes dual-energy raw, so both forms go end to end.
+
+Ingest also marks each lane seen in Redis (`touch`), so a lane is active from its first scan.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pydantic import Field, ValidationError
+
+from pipeline.codec import MAX_PAYLOAD_BYTES, MIN_SIDE, BadPayload, encode_dual, encode_rgb, image_size, sniff_format
+from pipeline.kafka import Inbound, Producer
+from pipeline.messages import MAX_SIDE, RawScan, Rejected, make_scan_id
+from pipeline.metrics import ServiceMetrics, serve_metrics, service_metrics
+from pipeline.state import LaneStateStore, RedisLaneStateStore
+from services.runner import ServiceSettings, Topics, event, install_signal_handlers
+
+__all__ = [
+    "IngestSettings", "Ingest", "LaneProfile", "SimulatedLanes", "WatchedDirectory", "check_payload", "lane_arrivals",
+    "publish_scan", "run",
+]
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class IngestSettings(ServiceSettings):
+    """Sources of the ingest service; any combination runs at once."""
+
+    simulate_lanes: int = Field(0, ge=0, le=256, description="simulated lanes (0: none)")
+    simulate_rate: float = Field(1.0, gt=0, description="mean scans per second per simulated lane, bursts included")
+    simulate_duration_s: float | None = Field(None, gt=0, description="stop after this long (default: run until stopped)")
+    simulate_size: str = Field("640x480", pattern=r"^\d+x\d+$", description="simulated frame size WxH")
+    simulate_seed: int = 0
+    simulate_threat_share: float = Field(0.4, ge=0, le=1, description="share of simulated scans carrying a threat")
+    simulate_pool: int = Field(16, ge=1, description="distinct simulated frames, reused with new scan ids")
+    watch_dir: Path | None = Field(None, description="folder a scanner exports into")
+    ingest_lane: str = Field("lane-1", description="lane of files at the top of the watched folder")
+    scanner_id: str = "scanner-1"
+    settle_s: float = Field(0.5, ge=0, description="a watched file is taken once unchanged this long")
+
+
+# ---- the door -----------------------------------------------------------------------------------------------
+
+
+def check_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> tuple[str, int, int]:
+    """(format, width, height) of a scan payload from its headers, without decoding pixels; BadPayload."""
+    if len(payload) > max_bytes:
+        raise BadPayload(f"payload of {len(payload)} bytes exceeds the {max_bytes}-byte limit")
+    fmt = sniff_format(payload)
+    w, h = image_size(payload)  # checks the structure: PNG IEND, JPEG frame header, both halves' lengths
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        raise BadPayload(f"frame {w}x{h} outside {MIN_SIDE}..{MAX_SIDE} pixels a side")
+    return fmt, w, h
+
+
+def publish_scan(
+    producer: Producer,
+    payload: bytes,
+    *,
+    lane_id: str,
+    seq: int,
+    scanner_id: str = "scanner-1",
+    captured_at: datetime | None = None,
+    view: str = "top",
+    view_count: int = 1,
+    store: LaneStateStore | None = None,
+    topics: Topics = Topics(),
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    source: str = "api",
+) -> RawScan:
+    """Check one scan view and queue it on the raw topic (call `producer.flush()` to wait for the broker).
+
+    A payload or identity that fails the checks is sent to the dead-letter topic (stage "ingest",
+    origin `source`) and raised as `Rejected` with the reason.
+    """
+    captured_at = captured_at or datetime.now(UTC)
+    try:
+        fmt, w, h = check_payload(payload, max_bytes=max_payload_bytes)
+        meta = RawScan(
+            scan_id=make_scan_id(lane_id, seq, captured_at), lane_id=lane_id, scanner_id=scanner_id, view=view,
+            view_count=view_count, captured_at=captured_at, seq=seq, format=fmt, width=w, height=h,
+        )
+    except (Rejected, ValidationError) as err:
+        reason = err.reason if isinstance(err, Rejected) else "RawScan schema: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in err.errors()[:5])
+        # the dead letter's value is the scan itself; cut an oversized one to what a record can carry
+        kept = payload[: 512 * 1024]
+        note = "" if len(kept) == len(payload) else f" (dead letter keeps the first {len(kept)} of {len(payload)} bytes)"
+        origin = Inbound(topic=f"ingest:{source}", partition=-1, offset=-1, key=lane_id, headers=(), value=kept,
+                         timestamp_ms=int(captured_at.timestamp() * 1000))
+        producer.dead_letter(origin, stage="ingest", reason=reason + note, topic=topics.deadletter)
+        raise Rejected(reason) from None
+    producer.publish(topics.raw, meta, payload)
+    if store is not None:
+        store.touch(lane_id=lane_id, scan_id=meta.scan_id, at=captured_at)
+    return meta
+
+
+@dataclass
+class Ingest:
+    """`publish_scan` with per-lane sequence numbers, metrics and counts: what every source calls."""
+
+    producer: Producer
+    store: LaneStateStore | None
+    topics: Topics = field(default_factory=Topics)
+    metrics: ServiceMetrics | None = None
+    scanner_id: str = "scanner-1"
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    published: Counter = field(default_factory=Counter)  # per lane
+    rejected: Counter = field(default_factory=Counter)  # per lane
+    _seq: Counter = field(default_factory=Counter)
+
+    def publish(self, payload: bytes, *, lane_id: str, source: str, captured_at: datetime | None = None, **fields) -> RawScan | None:
+        """Publish one scan with the lane's next sequence number; None (and a dead letter) when rejected."""
+        t0 = time.perf_counter()
+        try:
+            meta = publish_scan(
+                self.producer, payload, lane_id=lane_id, seq=self._seq[lane_id], scanner_id=self.scanner_id,
+                captured_at=captured_at, store=self.store, topics=self.topics, max_payload_bytes=self.max_payload_bytes,
+                source=source, **fields,
+            )
+        except Rejected as err:
+            self.rejected[lane_id] += 1
+            if self.metrics is not None:
+                self.metrics.count_deadletter("ingest", type(err).__name__)
+                self.metrics.count_out(self.topics.deadletter)
+            return None
+        self._seq[lane_id] += 1
+        self.published[lane_id] += 1
+        if self.metrics is not None:
+            self.metrics.count_out(self.topics.raw)
+            self.metrics.observe_latency("publish", time.perf_counter() - t0)
+        return meta
+
+
+# ---- simulated lanes ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaneProfile:
+    """How a lane's traffic comes: steady spells at `rate`, bursts at `burst` x rate, idle gaps with none.
+
+    Spell lengths are exponential with the given means (seconds); spells follow each other at random.
+    """
+
+    rate: float  # scans per second in a steady spell
+    burst: float = 3.0
+    steady_s: float = 8.0
+    burst_s: float = 3.0
+    idle_s: float = 4.0
+
+
+def lane_arrivals(rng: np.random.Generator, profile: LaneProfile, duration_s: float) -> list[float]:
+    """Arrival times in [0, duration_s) of one lane: a Poisson process whose rate switches between spells."""
+    t, out = 0.0, []
+    state = rng.choice(["steady", "burst", "idle"], p=[0.6, 0.2, 0.2])
+    while t < duration_s:
+        mean = {"steady": profile.steady_s, "burst": profile.burst_s, "idle": profile.idle_s}[state]
+        end = min(duration_s, t + rng.exponential(mean))
+        rate = {"steady": profile.rate, "burst": profile.rate * profile.burst, "idle": 0.0}[state]
+        if rate > 0:
+            s = t + rng.exponential(1 / rate)
+            while s < end:
+                out.append(float(s))
+                s += rng.exponential(1 / rate)
+        t = end
+        state = rng.choice([x for x in ("steady", "burst", "idle") if x != state])
+    return out
+
+
+@dataclass(frozen=True)
+class SimFrame:
+    payload: bytes
+    threats: tuple[str, ...]  # ground truth labels
+
+
+class SimulatedLanes:
+    """N lanes of simulator frames on their own schedules; iterate `due(now)` for what to send."""
+
+    def __init__(self, lanes: int, *, rate: float, size: tuple[int, int], seed: int = 0, threat_share: float = 0.4,
+                 pool: int = 16) -> None:
+        from training.synth.scene import SceneConfig, generate_frame
+
+        rng = np.random.default_rng(seed)
+        cfg = SceneConfig(width=size[0], height=size[1])
+        self.lane_ids = [f"lane-{i + 1}" for i in range(lanes)]
+        frames = [generate_frame(rng, negative=bool(rng.random() >= threat_share), cfg=cfg) for _ in range(pool)]
+        self.pools = {
+            "rgb-png": [SimFrame(encode_rgb(f.rgb), tuple(b.label for b in f.boxes)) for f in frames],
+            "dual-png16": [SimFrame(encode_dual(f.high, f.low), tuple(b.label for b in f.boxes)) for f in frames],
+        }
+        self.rng = rng
+        # rates differ per lane (a busy airport lane next to a quiet one) around the mean `rate`;
+        # the duty cycle of steady/burst/idle spells (8:3:4 s) averages about 1.2x the steady rate
+        self.profiles = {lane: LaneProfile(rate=rate * rng.uniform(0.6, 1.4) / 1.2) for lane in self.lane_ids}
+        self.t0 = time.monotonic()
+        self._heap: list[tuple[float, str]] = []
+        self._horizon = 0.0
+
+    def format_of(self, lane_id: str) -> str:
+        return "rgb-png" if self.lane_ids.index(lane_id) % 2 == 0 else "dual-png16"
+
+    def _extend(self, until: float) -> None:
+        # schedules are drawn a minute at a time, so a lane simulated for hours costs nothing up front
+        while self._horizon < until:
+            for lane, profile in self.profiles.items():
+                for t in lane_arrivals(self.rng, profile, 60.0):
+                    heapq.heappush(self._heap, (self._horizon + t, lane))
+            self._horizon += 60.0
+
+    def next_at(self) -> float:
+        """Monotonic time of the next scan."""
+        self._extend(time.monotonic() - self.t0 + 1.0)
+        return self.t0 + self._heap[0][0]
+
+    def due(self, now: float) -> Iterator[tuple[str, SimFrame]]:
+        """(lane, frame) for every scan due by `now`."""
+        self._extend(now - self.t0 + 1.0)
+        while self._heap and self.t0 + self._heap[0][0] <= now:
+            _, lane = heapq.heappop(self._heap)
+            pool = self.pools[self.format_of(lane)]
+            yield lane, pool[int(self.rng.integers(len(pool)))]
+
+
+# ---- watched directory ----------------------------------------------------------------------------------------
+
+
+class WatchedDirectory:
+    """Files a scanner exports into `root` (or `root/<lane>/`); `poll()` yields what is ready to send."""
+
+    def __init__(self, root: Path, *, default_lane: str, settle_s: float = 0.5, pair_timeout_s: float = 30.0) -> None:
+        self.root, self.default_lane, self.settle_s, self.pair_timeout_s = Path(root), default_lane, settle_s, pair_timeout_s
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def poll(self, now: float | None = None) -> Iterator[tuple[str, list[Path], bytes | None, str]]:
+        """(lane, files, payload or None, reason when None) for each scan ready; move the files with `done`."""
+        now = time.time() if now is None else now
+        for folder in [self.root, *sorted(p for p in self.root.iterdir() if p.is_dir() and p.name not in ("done", "rejected"))]:
+            lane = self.default_lane if folder == self.root else folder.name
+            files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            seen: set[Path] = set()
+            for path in files:
+                if path in seen or now - path.stat().st_mtime < self.settle_s:
+                    continue
+                stem = path.stem
+                if stem.endswith(("_high", "_low")):
+                    base = stem.rsplit("_", 1)[0]
+                    high, low = (folder / f"{base}_{half}{path.suffix}" for half in ("high", "low"))
+                    seen |= {high, low}
+                    if not (high.exists() and low.exists()):
+                        if now - path.stat().st_mtime > self.pair_timeout_s:
+                            missing = low if path == high else high
+                            yield lane, [path], None, f"raw pair incomplete: {missing.name} is missing"
+                        continue
+                    payload, reason = _read_pair(high, low)
+                    yield lane, [high, low], payload, reason
+                else:
+                    yield lane, [path], path.read_bytes(), ""
+
+    def done(self, files: list[Path], *, rejected: bool = False) -> None:
+        """Move handled files out of the way (`done/` or `rejected/` beside them), so they are sent once."""
+        for f in files:
+            target = f.parent / ("rejected" if rejected else "done")
+            target.mkdir(exist_ok=True)
+            f.replace(target / f.name)
+
+
+def _read_pair(high: Path, low: Path) -> tuple[bytes | None, str]:
+    arrays = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in (high, low)]
+    for p, a in zip((high, low), arrays):
+        if a is None:
+            return None, f"{p.name} is not a readable image"
+        if a.dtype != np.uint16 or a.ndim != 2:
+            return None, f"{p.name} must be a 16-bit greyscale image, got {a.dtype} with shape {a.shape}"
+    if arrays[0].shape != arrays[1].shape:
+        return None, f"{high.name} and {low.name} differ in size"
+    return encode_dual(arrays[0], arrays[1]), ""
+
+
+# ---- the service ------------------------------------------------------------------------------------------------
+
+
+def run(settings: IngestSettings, *, stop: threading.Event | None = None, ready=None) -> int:
+    """Run the configured sources until stopped (or the simulated duration ends); logs an `ingest done` summary."""
+    stop = stop or threading.Event()
+    install_signal_handlers(stop)
+    if settings.kafka_bootstrap is None or settings.redis_url is None:
+        raise ValueError("LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL must be set (or use `lanewatch stack up`)")
+    if not settings.simulate_lanes and settings.watch_dir is None:
+        raise ValueError("nothing to ingest: set LANEWATCH_SIMULATE_LANES or LANEWATCH_WATCH_DIR")
+    topics = Topics.prefixed(settings.topic_prefix)
+    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
+    metrics = service_metrics("ingest")
+    producer = Producer(settings.kafka_bootstrap, client_id=f"{settings.client_id}-ingest", blobs=store,
+                        claim_check_bytes=settings.claim_check_bytes or None, blob_ttl_s=settings.blob_ttl_s)
+    ingest = Ingest(producer, store, topics, metrics, settings.scanner_id, settings.max_payload_bytes)
+    sim = None
+    if settings.simulate_lanes:
+        w, h = (int(v) for v in settings.simulate_size.split("x"))
+        sim = SimulatedLanes(settings.simulate_lanes, rate=settings.simulate_rate, size=(w, h), seed=settings.simulate_seed,
+                             threat_share=settings.simulate_threat_share, pool=settings.simulate_pool)
+    watch = WatchedDirectory(settings.watch_dir, default_lane=settings.ingest_lane, settle_s=settings.settle_s) if settings.watch_dir else None
+    last_turn = [time.monotonic()]
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        ok = store.ping()
+        return ok and time.monotonic() - last_turn[0] < settings.stall_s, {"service": "ingest", "redis": ok}
+
+    server = serve_metrics(metrics.registry, port=settings.metrics_port, addr=settings.metrics_addr, health=health)
+    event(log, "started", metrics_port=server.port, lanes=sim.lane_ids if sim else [],
+          watch_dir=str(settings.watch_dir) if watch else None, kafka=settings.kafka_bootstrap)
+    if ready is not None:
+        ready(ingest, server)
+    start = time.monotonic()
+    end = start + settings.simulate_duration_s if settings.simulate_duration_s else float("inf")
+    threats = Counter()
+    try:
+        while not stop.is_set() and time.monotonic() < end:
+            last_turn[0] = now = time.monotonic()
+            if sim is not None:
+                for lane, frame in sim.due(now):
+                    meta = ingest.publish(frame.payload, lane_id=lane, source="simulator")
+                    if meta is not None:
+                        threats[lane] += bool(frame.threats)
+                        event(log, "scan", lane_id=lane, scan_id=meta.scan_id, format=meta.format, truth=list(frame.threats))
+            if watch is not None:
+                for lane, files, payload, reason in watch.poll():
+                    ok = payload is not None and ingest.publish(payload, lane_id=lane, source=f"file:{files[0].name}") is not None
+                    if payload is None:  # unreadable at all: dead-letter the first file's bytes with the reason
+                        _reject_files(ingest, lane, files, reason)
+                    watch.done(files, rejected=not ok)
+            producer.flush()
+            wake = min(end, sim.next_at() if sim else now + 0.25, now + 0.25)
+            stop.wait(max(0.0, wake - time.monotonic()))
+    finally:
+        producer.flush()
+        producer.close()
+        server.close()
+        store.close()
+    event(log, "ingest done", published=sum(ingest.published.values()), rejected=sum(ingest.rejected.values()),
+          per_lane=dict(ingest.published), threat_scans=sum(threats.values()), seconds=round(time.monotonic() - start, 2))
+    return 0
+
+
+def _reject_files(ingest: Ingest, lane: str, files: list[Path], reason: str) -> None:
+    data = files[0].read_bytes()[: 512 * 1024] if files[0].exists() else b""
+    origin = Inbound(topic=f"ingest:file:{files[0].name}", partition=-1, offset=-1, key=lane, headers=(), value=data, timestamp_ms=0)
+    ingest.producer.dead_letter(origin, stage="ingest", reason=reason, topic=ingest.topics.deadletter)
+    ingest.rejected[lane] += 1

@@ -1,0 +1,136 @@
+"""The crop and detect stages on in-memory records: regions and their boxes, batching, boxes back in frame pixels."""
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from pipeline.codec import BadPayload, decode_scan, encode_dual, encode_rgb
+from pipeline.crop import CropRegion, no_crop
+from pipeline.kafka import Inbound
+from pipeline.messages import Box, CroppedRegion, Detections, RawScan, Rejected, encode_meta, make_scan_id
+from services.crop import CropStage
+from services.detect import DetectStage, to_detections
+from services.runner import Topics
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+T = Topics()
+
+
+def _record(topic, meta, value, offset=0):
+    return Inbound(topic=topic, partition=0, offset=offset, key=meta.lane_id, headers=tuple(encode_meta(meta)),
+                   value=value, timestamp_ms=0)
+
+
+def _raw(fmt, w, h, seq=0):
+    return RawScan(scan_id=make_scan_id("lane-1", seq, NOW), lane_id="lane-1", scanner_id="s", captured_at=NOW, seq=seq,
+                   format=fmt, width=w, height=h)
+
+
+def _two_bags(frame):
+    h, w = frame.shape[:2]
+    return [CropRegion(x1=0, y1=0, x2=w // 2, y2=h, confidence=0.9),
+            CropRegion(x1=w // 2, y1=10, x2=w, y2=h - 10, confidence=0.8)]
+
+
+def test_crop_publishes_one_record_per_region_in_the_scan_form():
+    rgb = np.random.default_rng(0).integers(0, 255, (100, 160, 3), np.uint8)
+    stage = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20)
+    (outs,) = stage.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
+    assert [o.topic for o in outs] == [T.cropped, T.cropped]
+    second = outs[1].message
+    assert isinstance(second, CroppedRegion)
+    assert (second.region_index, second.region_count, second.method) == (1, 2, "tdc")
+    assert second.box == Box(x1=80, y1=10, x2=160, y2=90) and (second.width, second.height) == (80, 80)
+    assert (second.frame_width, second.frame_height, second.confidence) == (160, 100, 0.8)
+    np.testing.assert_array_equal(decode_scan(outs[1].payload).rgb, rgb[10:90, 80:160])
+
+
+def test_crop_keeps_dual_energy_scans_dual_and_marks_whole_frames():
+    high = np.random.default_rng(1).integers(1000, 60000, (50, 70), np.uint16)
+    low = np.random.default_rng(2).integers(1000, 60000, (50, 70), np.uint16)
+    stage = CropStage(None, T, cropper=no_crop, mode="rgb", method="none", max_payload_bytes=2**20)
+    (outs,) = stage.handle([_record(T.raw, _raw("dual-png16", 70, 50), encode_dual(high, low))])
+    (only,) = outs
+    assert only.message.format == "dual-png16" and only.message.method == "full-frame"
+    np.testing.assert_array_equal(decode_scan(only.payload).low, low)
+
+
+def test_crop_rejects_corrupt_oversized_and_mislabelled_scans():
+    good = encode_rgb(np.zeros((40, 40, 3), np.uint8))
+    stage = CropStage(None, T, cropper=no_crop, mode="rgb", method="none", max_payload_bytes=len(good) + 10)
+    big = encode_rgb(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8))
+    corrupt = good[:60] + bytes(len(good) - 72) + good[-12:]  # header and IEND intact, pixels garbage
+    results = stage.handle([
+        _record(T.raw, _raw("rgb-png", 40, 40), corrupt),
+        _record(T.raw, _raw("rgb-png", 40, 40), big),
+        _record(T.raw, _raw("rgb-png", 41, 40), good),
+        _record(T.raw, _raw("rgb-png", 40, 40), good),
+    ])
+    assert isinstance(results[0], BadPayload) and "cannot be decoded" in results[0].reason
+    assert isinstance(results[1], BadPayload) and "exceeds" in results[1].reason
+    assert isinstance(results[2], BadPayload) and "metadata says 41x40" in results[2].reason
+    assert len(results[3]) == 1
+
+
+class _FixedBox:
+    """A runtime that finds one box at a known place of its canvas, and records its batches."""
+
+    class_names = ("gun", "knife")
+    img_size = 100
+    input_format = "rgb"
+
+    def __init__(self):
+        self.batches = []
+
+    def detect(self, batch, **_):
+        self.batches.append(batch.shape)
+        return [np.array([[10.0, 30.0, 50.0, 40.0, 0.9, 1.0], [0, 0, 100, 20, 0.5, 0.0]], np.float32) for _ in batch]
+
+
+def _region(index, count, box, w, h, seq=0):
+    return CroppedRegion(
+        scan_id=make_scan_id("lane-1", seq, NOW), lane_id="lane-1", scanner_id="s", captured_at=NOW, seq=seq,
+        format="rgb-png", width=w, height=h, frame_width=1000, frame_height=800, region_index=index,
+        region_count=count, box=box, confidence=0.9, method="tdc",
+    )
+
+
+def test_detect_batches_and_maps_boxes_back_to_frame_pixels():
+    runtime = _FixedBox()
+    stage = DetectStage(None, T, runtime=runtime, engine="fake", max_payload_bytes=2**20)
+    crop = encode_rgb(np.full((200, 400, 3), 255, np.uint8))
+    records = [_record(T.cropped, _region(i, 2, Box(x1=100 + 500 * i, y1=300, x2=500 + 500 * i, y2=500), 400, 200), crop, i)
+               for i in range(2)]
+    records.insert(1, _record(T.cropped, _region(0, 1, Box(x1=0, y1=0, x2=400, y2=200), 400, 200, seq=1), b"junk", 9))
+    results = stage.handle(records)
+    assert runtime.batches == [(2, 3, 100, 100)]  # one runtime call for the batch, the junk record left out
+    assert isinstance(results[1], Rejected)
+    first = results[0][0].message
+    assert isinstance(first, Detections) and first.batch_size == 2 and first.engine == "fake"
+    # 400x200 crop letterboxed to 100: scale 0.25, 25 px padding above and below; crop at (100, 300) in the frame
+    knife = next(d for d in first.detections if d.label == "knife")
+    assert (knife.box.x1, knife.box.y1, knife.box.x2, knife.box.y2) == pytest.approx((140, 320, 300, 360))
+    assert [d.label for d in first.detections] == ["knife"]  # the gun box lies in the letterbox padding: dropped
+    assert first.region == Box(x1=100, y1=300, x2=500, y2=500) and (first.region_index, first.region_count) == (0, 2)
+    assert set(first.timings_ms) == {"preprocess", "infer"}
+
+
+def test_to_detections_drops_boxes_outside_the_region_and_unknown_classes():
+    region = _region(0, 1, Box(x1=10, y1=10, x2=110, y2=60), 100, 50)
+    rows = np.array([[-50, -50, -10, -10, 0.9, 0], [0, 0, 50, 25, 0.8, 7], [90, 40, 150, 90, 0.7, 0]], float)
+    (d,) = to_detections(rows, region, ("gun",))
+    assert (d.box.x1, d.box.y1, d.box.x2, d.box.y2) == (100, 50, 110, 60)
+
+
+def test_models_see_their_own_input_mode():
+    from pipeline.codec import Scan
+    from services.frames import network_image
+
+    high = np.full((20, 30), 20000, np.uint16)
+    dual = Scan("dual-png16", high=high, low=high // 2)
+    assert network_image(dual, "dual").shape == (20, 30, 3)
+    rendered = network_image(dual, "rgb")  # raw shown to a pseudo-colour model: rendered as a scanner would
+    assert rendered.shape == (20, 30, 3) and rendered.dtype == np.uint8
+    with pytest.raises(Rejected, match="dual-energy model cannot read"):
+        network_image(Scan("rgb-png", rgb=np.zeros((20, 30, 3), np.uint8)), "dual")
