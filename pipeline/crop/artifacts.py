@@ -18,15 +18,8 @@ __all__ = ["line_runs", "remove_lines"]
 def line_runs(energy: np.ndarray, *, level: float, coverage: float = 0.97, max_width: int = 3) -> list[tuple[int, int]]:
     """Runs [start, stop) of rows of ``energy`` (h, w) that look like full-width scanner lines."""
     full = (energy > level).mean(axis=1) >= coverage
-    runs, start = [], None
-    for i, flag in enumerate([*full, False]):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            if i - start <= max_width:
-                runs.append((start, i))
-            start = None
-    return runs
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], full, [False]]).astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a <= max_width]
 
 
 def remove_lines(energy: np.ndarray, *, level: float, coverage: float = 0.97, max_width: int = 3) -> np.ndarray:

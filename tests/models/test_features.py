@@ -32,9 +32,9 @@ def test_map_tiles_the_frame_and_onnx_matches_torch(weights, layer, stride):
 
 def test_bad_layers_and_inputs_are_refused(weights):
     with pytest.raises(ValueError, match="layer must be one of"):
-        FeatureExtractor.load(weights, layer="neck")
+        FeatureExtractor.load(weights, layer="neck", long_side=64)
     fx = FeatureExtractor.load(weights, layer="stem", long_side=64)
     with pytest.raises(ValueError, match="uint8"):
         fx(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match=r"\.pt checkpoint"):
-        FeatureExtractor.load(weights.with_name("other.onnx"))
+        FeatureExtractor.load(weights.with_name("other.onnx"), layer="stem", long_side=64)
