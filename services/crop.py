@@ -23,11 +23,11 @@ import numpy as np
 from pydantic import Field
 
 from pipeline.codec import Scan, decode_scan, encode_dual, encode_rgb
-from pipeline.crop import Cropper, CropRegion, TaskDrivenCropper, TDCConfig, canny_crop, no_crop, whole_frame
+from pipeline.crop import Cropper, CropRegion, canny_crop, no_crop, whole_frame
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, RawScan
 from pipeline.state import LaneStateStore
-from services.frames import background_for, network_image
+from services.frames import network_image
 from services.runner import Out, Result, ServiceSettings, Stage, Topics, each_record, event
 
 __all__ = ["DEFAULT_WEIGHTS", "CropSettings", "CropStage", "crop_scan", "load_cropper", "make_stage"]
@@ -50,13 +50,10 @@ def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropp
         return canny_crop, "rgb", "canny"
     if method == "tdc":
         try:
-            from models.features import FeatureExtractor
+            from training.cropping.benchmark import load_tdc
 
-            config = TDCConfig()
-            extractor = FeatureExtractor.load(weights, layer=config.layer, long_side=config.long_side, threads=threads)
-            mode = extractor.input_format
-            cropper = TaskDrivenCropper(extractor, config, belt_colour=background_for(mode), reference_size=config.long_side)
-            return cropper, mode, "tdc"
+            cropper = load_tdc(weights, threads=threads)
+            return cropper, cropper.extractor.input_format, "tdc"
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             event(log, "TDC unavailable: cropping nothing (whole frames)", level=logging.WARNING,
                   weights=str(weights), error=str(err))

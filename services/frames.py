@@ -8,8 +8,6 @@ be turned back into energies, so a "dual" model refuses it (the record is dead-l
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
 from pipeline.codec import Scan
@@ -29,14 +27,6 @@ def network_image(scan: Scan, mode: str) -> np.ndarray:
         raise ValueError(f"unknown input mode {mode!r}")
     if scan.rgb is not None:
         return scan.rgb
-    from training.synth.pseudo_colour import pseudo_colour_absorbance
-
-    det = _detector()
-    return pseudo_colour_absorbance(det.absorbance(scan.high), det.absorbance(scan.low))
-
-
-@cache
-def _detector():
     from training.synth.render import Detector
 
-    return Detector()
+    return Detector().pseudo_colour(scan.high, scan.low)

@@ -87,11 +87,9 @@ def load_image(sample: Sample, mode: Literal["rgb", "dual"] = "rgb") -> np.ndarr
         else:
             # a raw-only scan shown to an "rgb" model: render pseudo-colour as a scanner would, with the
             # simulator's detector calibration (air and dark levels); other scanners' raw files need theirs
-            from training.synth.pseudo_colour import pseudo_colour_absorbance
             from training.synth.render import Detector
 
-            det = Detector()
-            image = pseudo_colour_absorbance(det.absorbance(high), det.absorbance(low))
+            image = Detector().pseudo_colour(high, low)
         source = sample.high
     else:
         raise ValueError(f"sample {sample.image_id} has no dual-energy raw pair (high/low) to load as {mode!r}")

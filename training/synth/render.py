@@ -16,7 +16,7 @@ import numpy as np
 
 from training.synth.materials import basis_coefficients, transmission_table
 from training.synth.parts import ObjectModel, Part
-from training.synth.pseudo_colour import pseudo_colour
+from training.synth.pseudo_colour import pseudo_colour_absorbance
 
 __all__ = ["Detector", "Footprint", "LineIntegrals", "Pose", "preview", "rasterise"]
 
@@ -217,6 +217,10 @@ class Detector:
         """-ln(transmission) from a raw channel, float32."""
         return self.absorbance_lut()[raw]
 
+    def pseudo_colour(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """What the operator sees: RGB uint8 (H, W, 3) rendered from a raw (high, low) pair."""
+        return pseudo_colour_absorbance(self.absorbance(high), self.absorbance(low))
+
     @cache
     def transmission_lut(self) -> np.ndarray:
         """Transmission for every 16-bit raw value (65536,) float32."""
@@ -242,4 +246,4 @@ def preview(obj: ObjectModel, *, px_per_cm: float = 8.0, pose: Pose | None = Non
         maps.add(fp)
     det = Detector()
     high, low = det.read_out(maps, np.random.default_rng(0), noise=noise)
-    return pseudo_colour(det.transmission(high), det.transmission(low))
+    return det.pseudo_colour(high, low)

@@ -19,7 +19,6 @@ from training.synth.bags import Bag, make_bag
 from training.synth.clutter import make_clutter
 from training.synth.materials import transmission_table
 from training.synth.parts import ObjectModel
-from training.synth.pseudo_colour import pseudo_colour_absorbance
 from training.synth.render import Detector, Footprint, LineIntegrals, Pose, rasterise
 from training.synth.threats import THREATS, make_threat
 
@@ -258,7 +257,7 @@ def generate_frame(rng: np.random.Generator, *, negative: bool, cfg: SceneConfig
     high, low = det.read_out(total, rng)
     if rng.random() < cfg.artifact_prob:
         _add_artifacts(rng, high, low, det)
-    rgb = pseudo_colour_absorbance(det.absorbance(high), det.absorbance(low))
+    rgb = det.pseudo_colour(high, low)
     boxes, occ = [], []
     for label, fp in threats:
         frac = occlusion_fraction(fp, contents)
