@@ -8,6 +8,12 @@ Formats (`RawScan.format`), told apart by their magic bytes:
 
       b"LWD1" | u32 n_high | high: 16-bit greyscale PNG (n_high bytes) | u32 n_low | low: same size
 
+and, between the crop and detect services only, the detector's input canvas as raw pixels
+(`canvas-u8`): it is already cut, scaled and in the model's input form, so the detect service
+stacks it without decoding (a PNG round trip costs more CPU than the detector on small frames):
+
+      b"LWC1" | u16 height | u16 width | u8 channels | height*width*channels uint8 pixels (row-major HWC)
+
 Checks, cheapest first, each failing as `BadPayload` with a reason fit for the
 dead-letter topic: size limit, magic bytes, structure (PNG ends with IEND,
 JPEG with EOI, container lengths add up), frame size read from the header
@@ -27,7 +33,8 @@ from pipeline.dual_energy import to_three_channel
 from pipeline.messages import MAX_SIDE, Rejected, ScanFormat
 
 __all__ = [
-    "DUAL_MAGIC", "MAX_PAYLOAD_BYTES", "BadPayload", "Scan", "decode_scan", "encode_dual", "encode_rgb",
+    "CANVAS_MAGIC", "DUAL_MAGIC", "MAX_PAYLOAD_BYTES", "BadPayload", "Scan", "decode_canvas", "decode_scan", "encode_canvas",
+    "encode_dual", "encode_rgb",
     "image_size", "sniff_format",
 ]
 
@@ -38,6 +45,8 @@ PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_EOI = b"\xff\xd9"
 DUAL_MAGIC = b"LWD1"
+CANVAS_MAGIC = b"LWC1"
+_CANVAS_HEADER = struct.Struct(">4sHHB")
 # fast PNG: these are transient records, not archives; level 1 is ~5x faster than the default for ~10 % more bytes
 _PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -86,6 +95,28 @@ def encode_dual(high: np.ndarray, low: np.ndarray) -> bytes:
         raise ValueError(f"expected two equal uint16 (H, W) arrays, got {high.dtype} {high.shape} and {low.dtype} {low.shape}")
     parts = [_encode(".png", a, _PNG_FAST) for a in (high, low)]
     return b"".join([DUAL_MAGIC, *(struct.pack(">I", len(p)) + p for p in parts)])
+
+
+def encode_canvas(canvas: np.ndarray) -> bytes:
+    """A uint8 (H, W, C) canvas as `canvas-u8` bytes: the header and the pixels, one copy."""
+    if canvas.dtype != np.uint8 or canvas.ndim != 3:
+        raise ValueError(f"expected a uint8 (H, W, C) canvas, got {canvas.dtype} {canvas.shape}")
+    h, w, c = canvas.shape
+    return _CANVAS_HEADER.pack(CANVAS_MAGIC, h, w, c) + np.ascontiguousarray(canvas).data
+
+
+def decode_canvas(data: bytes, *, expect_size: tuple[int, int] | None = None, channels: int = 3) -> np.ndarray:
+    """A read-only (H, W, C) view of `canvas-u8` bytes (no copy); BadPayload when header and length disagree."""
+    if len(data) < _CANVAS_HEADER.size or not data.startswith(CANVAS_MAGIC):
+        raise BadPayload(f"not a canvas-u8 payload (first bytes {data[:8].hex() or 'none'})")
+    _, h, w, c = _CANVAS_HEADER.unpack_from(data)
+    if c != channels or h < MIN_SIDE or w < MIN_SIDE:
+        raise BadPayload(f"canvas {w}x{h}x{c}: expected {channels} channels and sides of at least {MIN_SIDE}")
+    if expect_size is not None and (w, h) != tuple(expect_size):
+        raise BadPayload(f"metadata says {expect_size[0]}x{expect_size[1]} but the canvas is {w}x{h}")
+    if len(data) != _CANVAS_HEADER.size + h * w * c:
+        raise BadPayload(f"canvas {w}x{h}x{c} needs {h * w * c} pixel bytes, got {len(data) - _CANVAS_HEADER.size}")
+    return np.frombuffer(data, np.uint8, offset=_CANVAS_HEADER.size).reshape(h, w, c)
 
 
 def sniff_format(data: bytes) -> ScanFormat:

@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 __all__ = [
     "LANE_PATTERN", "META_HEADER", "SCHEMA_VERSION", "TOPICS", "TOPIC_ACKS", "TOPIC_ALERTS", "TOPIC_CROPPED", "TOPIC_DEADLETTER",
     "TOPIC_DETECTIONS", "TOPIC_RAW", "Ack", "Alert", "BadMessage", "Box", "CroppedRegion", "DeadLetter",
-    "Detection", "Detections", "Message", "RawScan", "Rejected", "ScanFormat", "alert_id_for", "decode_meta",
+    "Detection", "Detections", "InputMode", "Message", "Placed", "RawScan", "RegionFormat", "Rejected", "ScanFormat", "alert_id_for", "decode_meta",
     "encode_meta", "make_scan_id",
 ]
 
@@ -51,6 +51,9 @@ View = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,16}$")]
 Side = Annotated[int, Field(ge=1, le=MAX_SIDE)]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 ScanFormat = Literal["rgb-png", "rgb-jpeg", "dual-png16"]
+# what a region's payload may be: a scan format, or the detector's own input canvas (raw pixels, `pipeline.codec`)
+RegionFormat = Literal["rgb-png", "rgb-jpeg", "dual-png16", "canvas-u8"]
+InputMode = Literal["rgb", "dual"]
 Severity = Literal["low", "medium", "high", "critical"]
 Decision = Literal["ack", "clear", "escalate"]
 
@@ -135,9 +138,26 @@ class RawScan(_ScanIdentity, _Payload):
     """`lanewatch.scans.raw`: one view of one scan as the scanner gave it; value = encoded scan."""
 
 
-class CroppedRegion(_ScanIdentity, _Payload):
-    """`lanewatch.scans.cropped`: one region of a scan view (TDC); value = the encoded crop (width x height)."""
+class Placed(_Frozen):
+    """A region laid on a detector canvas: canvas = (frame - (box.x1, box.y1)) * scale + (dx, dy)."""
 
+    box: Box  # the region, in frame pixels
+    scale: float = Field(gt=0)
+    dx: float = Field(ge=0)
+    dy: float = Field(ge=0)
+
+
+class CroppedRegion(_ScanIdentity, _Payload):
+    """`lanewatch.scans.cropped`: what the detector reads of a scan view.
+
+    Either an encoded crop (`format` a scan format, `width` x `height` its size, `box` where it lies in
+    the frame), or the detector's input canvas itself (`format` "canvas-u8", raw pixels of a square
+    `width` x `height` canvas in `input_format`): the crop service has already cut, scaled and laid
+    the regions (`placements`, one or several bags packed side by side) so the detector stacks canvases
+    without decoding anything. `box` is then the union of the placed regions.
+    """
+
+    format: RegionFormat  # type: ignore[assignment]
     frame_width: Side
     frame_height: Side
     region_index: int = Field(ge=0)
@@ -145,13 +165,18 @@ class CroppedRegion(_ScanIdentity, _Payload):
     box: Box  # where the crop lies in the frame
     confidence: Score
     method: Name  # e.g. "tdc", or "full-frame" when cropping found nothing to cut
+    input_format: InputMode | None = None  # canvas-u8: the input mode its pixels are in
+    placements: tuple[Placed, ...] = ()  # canvas-u8: the regions on the canvas
 
     @model_validator(mode="after")
     def _inside(self) -> CroppedRegion:
         if self.region_index >= self.region_count:
             raise ValueError(f"region_index {self.region_index} must be below region_count {self.region_count}")
-        if self.box.x2 > self.frame_width or self.box.y2 > self.frame_height:
-            raise ValueError(f"region box runs outside the {self.frame_width}x{self.frame_height} frame")
+        for b in (self.box, *(p.box for p in self.placements)):
+            if b.x2 > self.frame_width or b.y2 > self.frame_height:
+                raise ValueError(f"region box runs outside the {self.frame_width}x{self.frame_height} frame")
+        if (self.format == "canvas-u8") != bool(self.placements) or (self.format == "canvas-u8") != (self.input_format is not None):
+            raise ValueError("a canvas-u8 region needs placements and input_format, and only a canvas has them")
         return self
 
 

@@ -1,11 +1,21 @@
 """The crop service: raw scans in, their bag regions out (`lanewatch.scans.cropped`), one record per region.
 
 Each raw record is checked and decoded (`pipeline.codec.decode_scan` against the size and format its
-metadata announces; failures are dead-lettered), cropped by task-driven cropping (`pipeline.crop`,
-reading the detector's own backbone features), and every region is published with its box in frame
-pixels, `region_index`/`region_count` (so the alert service knows when a scan is complete) and the
-crop's bytes in the scan's own form: 8-bit PNG for pseudo-colour scans (JPEG scans too: no second
-lossy step), `dual-png16` for dual-energy ones.
+metadata announces; failures are dead-lettered) and cropped by task-driven cropping (`pipeline.crop`,
+reading the detector's own backbone features). What goes out (`LANEWATCH_CROP_OUTPUT`):
+
+- `canvas` (default): the detector's input itself. The regions are cut from the decoded frame, scaled
+  (at most `max_zoom` times the full frame's scale, the largest the detector was trained to see) and
+  laid on the detector's square canvas, all bags of a scan on one canvas (`LANEWATCH_PACK_REGIONS`,
+  one detector pass per scan) or one canvas each; the raw pixels travel as `canvas-u8` with the
+  placements that map boxes back to the frame. The scan is decoded once in the whole pipeline and
+  never re-encoded: a PNG round trip between crop and detect cost more CPU than the detector's own
+  work on the demo's frames.
+- `crop`: each region's bytes in the scan's own form (8-bit PNG for pseudo-colour scans, JPEG scans
+  too: no second lossy step; `dual-png16` for dual-energy ones), for detectors that do not share the
+  crop service's weights.
+
+Every record carries `region_index`/`region_count`, so the alert service knows when a scan is complete.
 
 `LANEWATCH_CROP_METHOD` picks `tdc` (default), `canny` or `none` (whole frame). TDC needs the detector
 checkpoint (`.pt`, or a `.onnx` with its `.pt` beside it); without one the service says so in its log
@@ -17,20 +27,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field
 
-from pipeline.codec import Scan, decode_scan, encode_dual, encode_rgb
+from pipeline.codec import Scan, decode_scan, encode_canvas, encode_dual, encode_rgb
 from pipeline.crop import Cropper, CropRegion, canny_crop, no_crop, whole_frame
 from pipeline.kafka import Inbound
-from pipeline.messages import Box, CroppedRegion, RawScan
+from pipeline.messages import Box, CroppedRegion, Placed, RawScan
+from pipeline.preprocess import Placement, background_for, canvases_for
 from pipeline.state import LaneStateStore
 from services.frames import network_image
 from services.runner import Out, Result, ServiceSettings, Stage, Topics, each_record, event
 
-__all__ = ["DEFAULT_WEIGHTS", "CropSettings", "CropStage", "crop_scan", "load_cropper", "make_stage"]
+__all__ = ["DEFAULT_WEIGHTS", "CanvasSpec", "CropSettings", "CropStage", "crop_scan", "detector_input", "load_cropper", "make_stage"]
 
 log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = Path("models/weights/aspp_yolo_nano.onnx")
@@ -42,6 +53,33 @@ class CropSettings(ServiceSettings):
     crop_method: Literal["tdc", "canny", "none"] = "tdc"
     weights: Path = Field(DEFAULT_WEIGHTS, description="detector weights; TDC reads the .pt checkpoint's backbone")
     crop_threads: int = Field(1, ge=1, description="ONNX Runtime threads for TDC's feature extractor")
+    crop_output: Literal["canvas", "crop"] = Field("canvas", description="canvas: the detector's raw input; crop: encoded crops")
+    pack_regions: bool = Field(True, description="canvas output: all regions of a scan on one canvas (one detector pass)")
+    max_zoom: float | None = Field(None, gt=0, description="canvas output: largest region scale over the full frame's; "
+                                   "default: the zoom the detector was trained with (its metadata), else 1")
+
+
+class CanvasSpec(NamedTuple):
+    """The detector input the crop service lays regions on."""
+
+    size: int
+    input_format: str
+    max_zoom: float
+    packed: bool
+
+
+def detector_input(weights: Path) -> tuple[int, str, float]:
+    """(input side, input mode, trained zoom) of the detector `weights` (.onnx metadata or .pt config)."""
+    if weights.suffix == ".onnx":
+        from models.export import load_onnx_metadata
+
+        meta = load_onnx_metadata(weights)
+        return int(meta["img_size"]), str(meta["input_format"]), float(meta.get("max_zoom", 1.0))
+    from models.checkpoint import load_detector
+
+    _, config, extra = load_detector(weights)
+    zoom = (extra.get("train_config") or {}).get("augment", {}).get("zoom", (1.0, 1.0))
+    return config.img_size, str(extra.get("input_format", "rgb")), float(zoom[1])
 
 
 def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropper, str, str]:
@@ -79,9 +117,9 @@ class CropStage(Stage):
     name = "crop"
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, cropper: Cropper, mode: str, method: str,
-                 max_payload_bytes: int) -> None:
+                 max_payload_bytes: int, canvas: CanvasSpec | None = None) -> None:
         self.store, self.out, self.cropper, self.mode, self.method = store, topics, cropper, mode, method
-        self.max_payload_bytes = max_payload_bytes
+        self.max_payload_bytes, self.canvas = max_payload_bytes, canvas
         self.topics = (topics.raw,)
 
     def handle(self, batch: Sequence[Inbound]) -> list[Result]:
@@ -96,23 +134,64 @@ class CropStage(Stage):
         regions = self.cropper(network_image(scan, self.mode))
         # a cropper's regions are in frame pixels; clip defensively so the schema's frame check always holds
         regions = [r.model_copy(update={"x2": min(r.x2, w), "y2": min(r.y2, h)}) for r in regions] or [whole_frame(w, h)]
-        outs = []
         base = meta.model_dump(include={"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"})
+        if self.canvas is not None:
+            return self._canvases(scan, regions, base)
+        outs = []
         for i, (r, payload, fmt, cw, ch) in enumerate(crop_scan(scan, regions)):
             region = CroppedRegion(
                 **base, format=fmt, width=cw, height=ch, frame_width=w, frame_height=h, region_index=i,
                 region_count=len(regions), box=Box(x1=r.x1, y1=r.y1, x2=r.x2, y2=r.y2), confidence=r.confidence,
-                method=self.method if r.reason in ("bag", "whole") and self.method != "none" else "full-frame",
+                method=self._method_of([r]),
             )
             outs.append(Out(self.out.cropped, region, payload))
         return outs
 
+    def _canvases(self, scan: Scan, regions: Sequence[CropRegion], base: dict[str, Any]) -> list[Out]:
+        spec = self.canvas
+        image = network_image(scan, spec.input_format)
+        h, w = image.shape[:2]
+        laid = canvases_for(image, regions, spec.size, fill=background_for(spec.input_format), packed=spec.packed,
+                            max_zoom=spec.max_zoom)
+        outs = []
+        for i, (canvas, placements) in enumerate(laid):
+            rs = [p.region for p in placements]
+            region = CroppedRegion(
+                **base, format="canvas-u8", width=spec.size, height=spec.size, frame_width=w, frame_height=h,
+                region_index=i, region_count=len(laid), box=_union(rs), confidence=min(r.confidence for r in rs),
+                method=self._method_of(rs), input_format=spec.input_format, placements=tuple(_placed(p) for p in placements),
+            )
+            outs.append(Out(self.out.cropped, region, encode_canvas(canvas)))
+        return outs
+
+    def _method_of(self, regions: Sequence[CropRegion]) -> str:
+        return self.method if all(r.reason in ("bag", "whole") for r in regions) and self.method != "none" else "full-frame"
+
     def health(self) -> tuple[bool, dict[str, Any]]:
-        return True, {"crop_method": self.method, "input_mode": self.mode}
+        out = "crop" if self.canvas is None else f"canvas {self.canvas.size}px {self.canvas.input_format}"
+        return True, {"crop_method": self.method, "input_mode": self.mode, "output": out}
+
+
+def _union(regions: Sequence[CropRegion]) -> Box:
+    return Box(x1=min(r.x1 for r in regions), y1=min(r.y1 for r in regions),
+               x2=max(r.x2 for r in regions), y2=max(r.y2 for r in regions))
+
+
+def _placed(p: Placement) -> Placed:
+    r = p.region
+    return Placed(box=Box(x1=r.x1, y1=r.y1, x2=r.x2, y2=r.y2), scale=p.scale, dx=p.dx, dy=p.dy)
 
 
 def make_stage(settings: CropSettings) -> Callable[[LaneStateStore, Topics], CropStage]:
     """The stage factory `services.runner.serve` calls once Redis is connected."""
     cropper, mode, method = load_cropper(settings.crop_method, settings.weights, threads=settings.crop_threads)
+    canvas = None
+    if settings.crop_output == "canvas":
+        weights = Path(settings.weights)
+        if not weights.is_file():
+            raise FileNotFoundError(f"canvas output needs the detector weights (its input size and mode); none at {weights}")
+        size, input_format, trained_zoom = detector_input(weights)
+        canvas = CanvasSpec(size, input_format, settings.max_zoom or trained_zoom, settings.pack_regions)
+        event(log, "canvas output", size=size, input_format=input_format, max_zoom=canvas.max_zoom, packed=canvas.packed)
     return lambda store, topics: CropStage(store, topics, cropper=cropper, mode=mode, method=method,
-                                           max_payload_bytes=settings.max_payload_bytes)
+                                           max_payload_bytes=settings.max_payload_bytes, canvas=canvas)

@@ -42,7 +42,7 @@ from pipeline.state import RedisLaneStateStore
 from services.console import format_alert
 from services.runner import Topics
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "Service", "follow_topic", "run_demo", "service_env", "spawn_service", "wait_ready"]
 
 SERVICES = ("alert", "detect", "crop")  # consumers first: ingest starts once they own their partitions
 _ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ class DemoConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-class _Service:
+class Service:
     """One child process, its log file, and the JSON events it logged."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, metrics_port: int) -> None:
@@ -113,7 +113,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _follow(bootstrap: str, topic: str, on_record: Callable, stop: threading.Event, up: threading.Event) -> None:
+def follow_topic(bootstrap: str, topic: str, on_record: Callable, stop: threading.Event, up: threading.Event) -> None:
     with Consumer(bootstrap, [topic], group_id=None, client_id="lanewatch-demo", fetch_max_wait_ms=100) as consumer:
         up.set()
         while not stop.is_set():
@@ -146,20 +146,10 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     logs = Path(config.workdir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     topics = Topics.prefixed(prefix)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
-        "LANEWATCH_KAFKA_BOOTSTRAP": bootstrap, "LANEWATCH_REDIS_URL": redis_url, "LANEWATCH_TOPIC_PREFIX": prefix,
-        "LANEWATCH_WEIGHTS": str(weights.resolve()),
-        # the embedded broker keeps ~5 MiB per partition: scans travel via Redis (claim-check), records stay small
-        "LANEWATCH_CLAIM_CHECK_BYTES": "32768",
-        "LANEWATCH_SESSION_TIMEOUT_MS": "6000", "LANEWATCH_HEARTBEAT_INTERVAL_MS": "500",
-        "LANEWATCH_SCAN_WAIT_S": "15", "LANEWATCH_THREADS": "1", "OMP_NUM_THREADS": "1",
-        **config.extra_env,
-    }
+    env = service_env(bootstrap, redis_url, prefix, weights, config.extra_env)
     store = RedisLaneStateStore.from_url(redis_url)
     baseline = {s.lane_id: s.counters["scans"] for s in store.lanes()}
-    services: dict[str, _Service] = {}
+    services: dict[str, Service] = {}
     stop_follow = threading.Event()
     alerts: list[Alert] = []
     deadletters = Counter()
@@ -167,13 +157,13 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     started = time.monotonic()
     try:
         for name in SERVICES:
-            services[name] = _spawn(name, env, logs, prefix)
-        _wait_ready(services, config)
+            services[name] = spawn_service(name, env, logs, prefix)
+        wait_ready(services, config)
         followers = []
         for topic, handler in ((topics.alerts, lambda r: _on_alert(r, alerts, config.show)),
                                (topics.deadletter, lambda r: deadletters.update([_stage_of(r)]))):
             up = threading.Event()
-            t = threading.Thread(target=_follow, args=(bootstrap, topic, handler, stop_follow, up), daemon=True)
+            t = threading.Thread(target=follow_topic, args=(bootstrap, topic, handler, stop_follow, up), daemon=True)
             t.start()
             up.wait(15)
             followers.append(t)
@@ -182,7 +172,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
                       "LANEWATCH_SIMULATE_DURATION_S": str(config.duration_s), "LANEWATCH_SIMULATE_SIZE": f"{w}x{h}",
                       "LANEWATCH_SIMULATE_SEED": str(config.seed)}
         config.show(f"# {config.lanes} simulated lanes for {config.duration_s:g} s; alerts as the console shows them:")
-        services["ingest"] = _spawn("ingest", ingest_env, logs, prefix)
+        services["ingest"] = spawn_service("ingest", ingest_env, logs, prefix)
         try:
             services["ingest"].proc.wait(config.duration_s + config.start_timeout_s)
         except subprocess.TimeoutExpired:
@@ -232,17 +222,36 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     return summary
 
 
-def _spawn(name: str, env: dict[str, str], logs: Path, prefix: str) -> _Service:
+def service_env(bootstrap: str, redis_url: str, prefix: str, weights: Path, extra: dict[str, str]) -> dict[str, str]:
+    """The environment the demo (and `lanewatch bench pipeline`) gives every service; `extra` wins."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
+        "LANEWATCH_KAFKA_BOOTSTRAP": bootstrap, "LANEWATCH_REDIS_URL": redis_url, "LANEWATCH_TOPIC_PREFIX": prefix,
+        "LANEWATCH_WEIGHTS": str(Path(weights).resolve()),
+        # the embedded broker keeps ~5 MiB per partition: scans travel via Redis (claim-check), records stay small
+        "LANEWATCH_CLAIM_CHECK_BYTES": "32768",
+        "LANEWATCH_SESSION_TIMEOUT_MS": "6000", "LANEWATCH_HEARTBEAT_INTERVAL_MS": "500",
+        "LANEWATCH_SCAN_WAIT_S": "15", "LANEWATCH_THREADS": "1", "OMP_NUM_THREADS": "1",
+        **extra,
+    }
+
+
+def spawn_service(name: str, env: dict[str, str], logs: Path, prefix: str, *, log_name: str | None = None) -> Service:
+    """`lanewatch serve name` as a child process, its log in `logs/<log_name or name>.log`."""
     port = _free_port()
     child_env = {**env, "LANEWATCH_METRICS_PORT": str(port), "LANEWATCH_METRICS_ADDR": "127.0.0.1"}
     if prefix:  # on a shared cluster the demo's consumer groups are its own too
         child_env["LANEWATCH_GROUP_ID"] = f"{prefix}-{name}"
     cmd = [sys.executable, "-m", "services.cli", "serve", name]
-    return _Service(name, cmd, child_env, logs / f"{name}.log", port)
+    return Service(name, cmd, child_env, logs / f"{log_name or name}.log", port)
 
 
-def _wait_ready(services: dict[str, _Service], config: DemoConfig) -> None:
-    """Until every consumer owns partitions (its group has formed), so the first scans find them waiting."""
+def wait_ready(services: dict[str, Service], config: DemoConfig) -> None:
+    """Until every consumer owns partitions (its group has formed), so the first scans find them waiting.
+
+    `config` gives `start_timeout_s` and `show` (any object with both will do).
+    """
     deadline = time.monotonic() + config.start_timeout_s
     pending = set(services)
     while pending:

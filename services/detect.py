@@ -2,11 +2,13 @@
 
 Records are batched dynamically (`pipeline.batcher`, in the shared runner): a batch runs when
 `LANEWATCH_MAX_BATCH` regions are queued or the oldest has waited `LANEWATCH_MAX_DELAY_MS`, whichever
-comes first, as Triton's dynamic batcher does. Each region is decoded, put in the model's input mode,
-letterboxed to the engine's square input (white padding: empty belt), and the whole batch goes through
-the runtime in one call (`models.runtime.load_runtime`: ONNX Runtime for `.onnx`, PyTorch for `.pt`).
-Boxes come back in canvas pixels and are mapped to the crop (undoing the letterbox), then to the frame
-(adding the region's corner), and clipped to the region.
+comes first, as Triton's dynamic batcher does (the defaults come from `lanewatch bench batching`).
+
+A `canvas-u8` record is already the detector's input (the crop service laid the regions on it): its
+pixels are viewed in place, not decoded. An encoded crop is decoded, put in the model's input mode and
+letterboxed. The batch's uint8 canvases go through the runtime in one call (`detect_canvases`: the
+runtime normalises, on the device for GPU runtimes); boxes come back on the canvas and are mapped to the
+frame through the region each falls in (`pipeline.preprocess.unpack`).
 
 Scores below `LANEWATCH_CONF_THRESHOLD` are dropped here; per-class alert thresholds are the alert
 service's business, so keep this low.
@@ -23,12 +25,14 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from pipeline.codec import decode_scan
+from pipeline.codec import decode_canvas, decode_scan
+from pipeline.crop import CropRegion
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Detection, Detections, Rejected
+from pipeline.preprocess import Placement, background_for, pack, unpack
 from pipeline.state import LaneStateStore
 from services.crop import DEFAULT_WEIGHTS
-from services.frames import background_for, network_image
+from services.frames import network_image
 from services.runner import INFRASTRUCTURE_ERRORS, Out, Result, ServiceSettings, Stage, Topics, event
 
 __all__ = ["DetectSettings", "DetectStage", "make_stage", "to_detections"]
@@ -39,7 +43,8 @@ log = logging.getLogger(__name__)
 class DetectSettings(ServiceSettings):
     """`LANEWATCH_WEIGHTS`, `LANEWATCH_MAX_BATCH`, `LANEWATCH_MAX_DELAY_MS`, `LANEWATCH_CONF_THRESHOLD`, ..."""
 
-    weights: Path = Field(DEFAULT_WEIGHTS, description="detector weights: .onnx (ONNX Runtime) or .pt (PyTorch)")
+    weights: Path = Field(DEFAULT_WEIGHTS, description="detector weights: .onnx (ONNX Runtime), .pt (PyTorch), "
+                                                         ".engine/.plan (TensorRT)")
     max_batch: int = Field(8, ge=1, le=256, description="regions per inference batch")
     max_delay_ms: float = Field(10.0, ge=0, description="longest a region waits for its batch to fill")
     conf_threshold: float = Field(0.1, ge=0, le=1, description="scores below are dropped before NMS")
@@ -47,16 +52,16 @@ class DetectSettings(ServiceSettings):
     threads: int | None = Field(None, ge=1, description="inference threads (ONNX Runtime intra-op); default all cores")
 
 
-def to_detections(rows: np.ndarray, region: CroppedRegion, class_names: Sequence[str]) -> tuple[Detection, ...]:
-    """(K, 6) rows x1, y1, x2, y2, score, class in crop pixels -> detections in frame pixels, clipped to the region."""
-    b = region.box
+def to_detections(rows: np.ndarray, frame_size: tuple[int, int], class_names: Sequence[str]) -> tuple[Detection, ...]:
+    """(K, 6) rows x1, y1, x2, y2, score, class in frame pixels -> detections, clipped to the frame."""
+    w, h = frame_size
     out = []
     for x1, y1, x2, y2, score, cls in np.asarray(rows, np.float64).reshape(-1, 6):
-        fx1, fx2 = np.clip([x1 + b.x1, x2 + b.x1], b.x1, b.x2)
-        fy1, fy2 = np.clip([y1 + b.y1, y2 + b.y1], b.y1, b.y2)
+        fx1, fx2 = np.clip([x1, x2], 0, w)
+        fy1, fy2 = np.clip([y1, y2], 0, h)
         c = int(cls)
         if fx2 <= fx1 or fy2 <= fy1 or not 0 <= c < len(class_names):
-            continue  # a box entirely in the letterbox padding, or a class the metadata does not name
+            continue  # a box entirely in the padding, or a class the metadata does not name
         out.append(Detection(label=class_names[c], score=float(np.clip(score, 0.0, 1.0)),
                              box=Box(x1=float(fx1), y1=float(fy1), x2=float(fx2), y2=float(fy2))))
     return tuple(out)
@@ -69,9 +74,6 @@ class DetectStage(Stage):
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, runtime, engine: str, max_payload_bytes: int,
                  conf_threshold: float = 0.1, iou_threshold: float = 0.45) -> None:
-        from training.data import letterbox  # imports torch: only the detect service pays for it
-
-        self._letterbox = letterbox
         self.store, self.out, self.runtime, self.engine = store, topics, runtime, engine
         self.max_payload_bytes, self.conf_threshold, self.iou_threshold = max_payload_bytes, conf_threshold, iou_threshold
         self.fill = background_for(runtime.input_format)
@@ -79,7 +81,7 @@ class DetectStage(Stage):
 
     def handle(self, batch: Sequence[Inbound]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)
-        prepared = []  # (index, meta, letterbox, canvas)
+        prepared = []  # (index, meta, placements, canvas)
         t0 = time.perf_counter()
         for i, record in enumerate(batch):
             try:
@@ -93,18 +95,15 @@ class DetectStage(Stage):
                 results[i] = Rejected(f"{type(err).__name__}: {err}")
         if prepared:
             t1 = time.perf_counter()
-            x = np.stack([p[3] for p in prepared]).transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
-            rows = self.runtime.detect(np.ascontiguousarray(x), conf_threshold=self.conf_threshold,
-                                       iou_threshold=self.iou_threshold)
+            canvases = np.stack([p[3] for p in prepared])
+            rows = self.runtime.detect_canvases(canvases, conf_threshold=self.conf_threshold, iou_threshold=self.iou_threshold)
             t2 = time.perf_counter()
             timings = {"preprocess": round(1000 * (t1 - t0), 2), "infer": round(1000 * (t2 - t1), 2)}
             if self.metrics is not None:
                 self.metrics.observe_latency("preprocess", t1 - t0)
                 self.metrics.observe_latency("infer", t2 - t1)
-            for (i, meta, lb, _), det in zip(prepared, rows):
-                det = np.asarray(det, np.float64).copy()
-                det[:, :4] = lb.to_frame(det[:, :4])  # canvas -> crop pixels
-                found = to_detections(det, meta, self.runtime.class_names)
+            for (i, meta, placements, _), det in zip(prepared, rows, strict=True):
+                found = to_detections(unpack(det, placements), (meta.frame_width, meta.frame_height), self.runtime.class_names)
                 out = Detections(
                     **meta.model_dump(include={"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"}),
                     region_index=meta.region_index, region_count=meta.region_count, region=meta.box,
@@ -113,13 +112,27 @@ class DetectStage(Stage):
                 results[i] = [Out(self.out.detections, out)]
         return results  # type: ignore[return-value]
 
-    def _prepare(self, record: Inbound):
+    def _prepare(self, record: Inbound) -> tuple[CroppedRegion, list[Placement], np.ndarray]:
         meta = record.meta(CroppedRegion)
         data = record.payload(meta, self.store)
+        size, mode = self.runtime.img_size, self.runtime.input_format
+        if meta.format == "canvas-u8":
+            if (meta.width, meta.height, meta.input_format) != (size, size, mode):
+                raise Rejected(f"a {meta.width}x{meta.height} {meta.input_format} canvas for a detector that reads "
+                               f"{size}x{size} {mode}: the crop and detect services must load the same weights")
+            canvas = decode_canvas(data, expect_size=(size, size))
+            placements = [Placement(CropRegion(x1=int(p.box.x1), y1=int(p.box.y1), x2=int(p.box.x2), y2=int(p.box.y2),
+                                               confidence=meta.confidence), p.scale, int(p.dx), int(p.dy))
+                          for p in meta.placements]
+            return meta, placements, canvas
         scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height),
                            max_bytes=self.max_payload_bytes)
-        canvas, lb = self._letterbox(network_image(scan, self.runtime.input_format), self.runtime.img_size, fill=self.fill)
-        return meta, lb, canvas
+        crop = network_image(scan, mode)
+        canvas, (p,) = pack(crop, [CropRegion(x1=0, y1=0, x2=meta.width, y2=meta.height, confidence=1.0)], size, fill=self.fill)
+        b = meta.box  # the crop's own pixels -> frame pixels
+        region = CropRegion(x1=int(b.x1), y1=int(b.y1), x2=int(b.x1) + meta.width, y2=int(b.y1) + meta.height,
+                            confidence=meta.confidence)
+        return meta, [Placement(region, p.scale, p.dx, p.dy)], canvas
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         return True, {"engine": self.engine, "img_size": self.runtime.img_size}
@@ -127,13 +140,13 @@ class DetectStage(Stage):
 
 def make_stage(settings: DetectSettings) -> Callable[[LaneStateStore, Topics], DetectStage]:
     """Load the runtime now (a missing weights file fails the start, loudly), then the stage factory."""
-    from models.runtime import load_runtime
+    from models.runtime import load_runtime, runtime_for
 
     weights = Path(settings.weights)
     if not weights.is_file():
         raise FileNotFoundError(f"no detector weights at {weights}: run `make weights`, or set LANEWATCH_WEIGHTS")
     runtime = load_runtime(weights, threads=settings.threads)
-    engine = f"{'onnxruntime' if weights.suffix == '.onnx' else 'torch'}:{weights.stem}"
+    engine = f"{runtime_for(weights)}:{weights.stem}"
     event(log, "detector loaded", engine=engine, img_size=runtime.img_size, classes=list(runtime.class_names),
           input_format=runtime.input_format)
     return lambda store, topics: DetectStage(

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.codec import Scan
 from pipeline.messages import Rejected
-from training.augment import background_for
+from pipeline.preprocess import background_for
 
 __all__ = ["background_for", "network_image"]
 

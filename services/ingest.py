@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -59,6 +59,12 @@ class IngestSettings(ServiceSettings):
     simulate_seed: int = 0
     simulate_threat_share: float = Field(0.4, ge=0, le=1, description="share of simulated scans carrying a threat")
     simulate_pool: int = Field(16, ge=1, description="distinct simulated frames, reused with new scan ids")
+    simulate_traffic: Literal["bursty", "poisson"] = Field(
+        "bursty", description="bursty: steady spells, bursts and idle gaps like a checkpoint; poisson: a steady "
+                              "Poisson process per lane (benchmarks: the offered load is the rate)")
+    simulate_count: int | None = Field(None, ge=1, description="stop after publishing this many simulated scans")
+    simulate_formats: Literal["mixed", "rgb-png", "dual-png16"] = Field(
+        "mixed", description="mixed: even lanes pseudo-colour PNG, odd lanes dual-energy raw; or one form for all")
     watch_dir: Path | None = Field(None, description="folder a scanner exports into")
     ingest_lane: str = Field("lane-1", description="lane of files at the top of the watched folder")
     scanner_id: str = "scanner-1"
@@ -174,11 +180,18 @@ class LaneProfile:
     steady_s: float = 8.0
     burst_s: float = 3.0
     idle_s: float = 4.0
+    poisson: bool = False  # no spells: one Poisson process at `rate`
 
 
 def lane_arrivals(rng: np.random.Generator, profile: LaneProfile, duration_s: float) -> list[float]:
     """Arrival times in [0, duration_s) of one lane: a Poisson process whose rate switches between spells."""
     t, out = 0.0, []
+    if profile.poisson:
+        t = rng.exponential(1 / profile.rate)
+        while t < duration_s:
+            out.append(float(t))
+            t += rng.exponential(1 / profile.rate)
+        return out
     state = rng.choice(["steady", "burst", "idle"], p=[0.6, 0.2, 0.2])
     while t < duration_s:
         mean = {"steady": profile.steady_s, "burst": profile.burst_s, "idle": profile.idle_s}[state]
@@ -204,7 +217,7 @@ class SimulatedLanes:
     """N lanes of simulator frames on their own schedules; iterate `due(now)` for what to send."""
 
     def __init__(self, lanes: int, *, rate: float, size: tuple[int, int], seed: int = 0, threat_share: float = 0.4,
-                 pool: int = 16) -> None:
+                 pool: int = 16, traffic: str = "bursty", formats: str = "mixed") -> None:
         from training.synth.scene import SceneConfig, generate_frame
 
         rng = np.random.default_rng(seed)
@@ -218,12 +231,17 @@ class SimulatedLanes:
         self.rng = rng
         # rates differ per lane (a busy airport lane next to a quiet one) around the mean `rate`;
         # the duty cycle of steady/burst/idle spells (8:3:4 s) averages about 1.2x the steady rate
-        self.profiles = {lane: LaneProfile(rate=rate * rng.uniform(0.6, 1.4) / 1.2) for lane in self.lane_ids}
+        poisson = traffic == "poisson"
+        self.profiles = {lane: LaneProfile(rate=rate * rng.uniform(0.6, 1.4) / (1.0 if poisson else 1.2), poisson=poisson)
+                         for lane in self.lane_ids}
+        self.formats = formats
         self.t0 = time.monotonic()
         self._heap: list[tuple[float, str]] = []
         self._horizon = 0.0
 
     def format_of(self, lane_id: str) -> str:
+        if self.formats != "mixed":
+            return self.formats
         return "rgb-png" if self.lane_ids.index(lane_id) % 2 == 0 else "dual-png16"
 
     def _extend(self, until: float) -> None:
@@ -324,7 +342,8 @@ def run(settings: IngestSettings, *, stop: threading.Event | None = None, ready=
     if settings.simulate_lanes:
         w, h = (int(v) for v in settings.simulate_size.split("x"))
         sim = SimulatedLanes(settings.simulate_lanes, rate=settings.simulate_rate, size=(w, h), seed=settings.simulate_seed,
-                             threat_share=settings.simulate_threat_share, pool=settings.simulate_pool)
+                             threat_share=settings.simulate_threat_share, pool=settings.simulate_pool,
+                             traffic=settings.simulate_traffic, formats=settings.simulate_formats)
     watch = WatchedDirectory(settings.watch_dir, default_lane=settings.ingest_lane, settle_s=settings.settle_s) if settings.watch_dir else None
     last_turn = [time.monotonic()]
 
@@ -341,10 +360,14 @@ def run(settings: IngestSettings, *, stop: threading.Event | None = None, ready=
     end = start + settings.simulate_duration_s if settings.simulate_duration_s else float("inf")
     threats = Counter()
     try:
-        while not stop.is_set() and time.monotonic() < end:
+        left = settings.simulate_count or -1  # -1: no limit
+        while not stop.is_set() and time.monotonic() < end and left != 0:
             last_turn[0] = now = time.monotonic()
             if sim is not None:
                 for lane, frame in sim.due(now):
+                    if left == 0:
+                        break
+                    left -= 1
                     meta = ingest.publish(frame.payload, lane_id=lane, source="simulator")
                     if meta is not None:
                         threats[lane] += bool(frame.threats)

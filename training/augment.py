@@ -14,6 +14,10 @@ What is (not) done, and why:
   shift: in pseudo-colour the hue *is* the material class (orange organic,
   green mixed, blue metal), so a hue jitter would teach the network that a
   blue gun may be orange.
+- Zoom crops (off by default): a window of the frame, picked around a random
+  threat, enlarged onto the canvas. The network sees thin threats at up to
+  `zoom` times their full-frame size for the compute of the small canvas, and
+  learns the scales that task-driven crops show it in the pipeline.
 - Mosaic (off by default): four frames tiled into one, like bags queued on a
   belt; it helps small data sets but changes the object-size statistics.
 """
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.dual_energy import ratio_channel
+from pipeline.preprocess import DUAL_BACKGROUND, RGB_BACKGROUND, background_for
 
 __all__ = [
     "AugmentConfig",
@@ -40,22 +44,8 @@ __all__ = [
     "mosaic",
     "rot90",
     "scale_translate",
+    "zoom_crop",
 ]
-
-# The empty belt: what padding and uncovered canvas get. Pseudo-colour air is
-# white. In the dual-energy 3-channel form air is full-scale transmission in
-# both energies (ch1 = ch2 = 255) and high/low = 1, so ch3 = 510*sigmoid(1) - 255.
-RGB_BACKGROUND: tuple[int, int, int] = (255, 255, 255)
-_FULL_SCALE = np.full((1, 1), 65535, np.uint16)
-DUAL_BACKGROUND: tuple[int, int, int] = (255, 255, int(ratio_channel(_FULL_SCALE, _FULL_SCALE)[0, 0]))  # (255, 255, 118)
-
-
-def background_for(mode: str) -> tuple[int, int, int]:
-    """The empty-belt pixel of input `mode` ("rgb" or "dual")."""
-    if mode not in ("rgb", "dual"):
-        raise ValueError(f"mode must be 'rgb' or 'dual', got {mode!r}")
-    return RGB_BACKGROUND if mode == "rgb" else DUAL_BACKGROUND
-
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -68,6 +58,8 @@ class AugmentConfig:
     translate: float = 0.1  # max shift, as a share of the canvas side
     gain: tuple[float, float] = (0.8, 1.2)  # thickness multiplier, see attenuation_gain
     mosaic: float = 0.0
+    zoom: tuple[float, float] = (1.0, 1.0)  # zoom-crop factor range; the dataset letterboxes at img_size * zoom[1]
+    zoom_focus: float = 0.8  # probability that the zoom window is placed around a random box
     min_size: float = 2.0  # boxes thinner than this (pixels) after clipping are dropped
     min_visible: float = 0.2  # ... and boxes that kept less than this share of their area
 
@@ -164,6 +156,34 @@ def mosaic(images: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> tuple
         moved[:, 1:] = t[:, 1:] * (half / s) + np.array([ox, oy, ox, oy])
         parts.append(moved)
     return out, np.concatenate(parts) if parts else np.zeros((0, 5), np.float32)
+
+
+def zoom_crop(
+    image: np.ndarray, targets: np.ndarray, rng: np.random.Generator, *, zoom: float, out_size: int, focus: float = 0.8
+) -> tuple[np.ndarray, np.ndarray]:
+    """A square window of side ``image_side / zoom`` of the (L, L) canvas, resized to (out_size, out_size).
+
+    With probability `focus` (and when there are targets) the window holds the
+    centre of a random target, else it lies anywhere. Boxes are moved and
+    scaled; the caller clips them (`augment` does).
+    """
+    side = image.shape[0]
+    win = max(1, min(side, round(side / zoom)))
+    if len(targets) and rng.random() < focus:
+        t = targets[int(rng.integers(len(targets)))]
+        cx, cy = (t[1] + t[3]) / 2, (t[2] + t[4]) / 2
+        x0 = int(rng.integers(int(np.clip(cx - win + 1, 0, side - win)), int(np.clip(cx, 0, side - win)) + 1))
+        y0 = int(rng.integers(int(np.clip(cy - win + 1, 0, side - win)), int(np.clip(cy, 0, side - win)) + 1))
+    else:
+        x0, y0 = (int(v) for v in rng.integers(0, side - win + 1, 2))
+    crop = image[y0 : y0 + win, x0 : x0 + win]
+    interp = cv2.INTER_AREA if win > out_size else cv2.INTER_LINEAR
+    out = cv2.resize(crop, (out_size, out_size), interpolation=interp) if win != out_size else np.ascontiguousarray(crop)
+    r = out_size / win
+    moved = targets.copy()
+    moved[:, [1, 3]] = (targets[:, [1, 3]] - x0) * r
+    moved[:, [2, 4]] = (targets[:, [2, 4]] - y0) * r
+    return out, moved
 
 
 def augment(

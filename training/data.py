@@ -17,14 +17,15 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from training.augment import AugmentConfig, augment, background_for, mosaic
+from pipeline.preprocess import Letterbox, letterbox, placement
+from training.augment import AugmentConfig, augment, background_for, mosaic, zoom_crop
 from training.datasets.classes import SIXRAY_D, TO_SIXRAY_D
 from training.datasets.loader import load_dataset, load_image
 from training.datasets.records import Sample
@@ -34,43 +35,6 @@ __all__ = ["CACHE_LIMIT_BYTES", "DetectionDataset", "Letterbox", "box_sizes", "c
 Mode = Literal["rgb", "dual"]
 # Cache by default when the letterboxed canvases take less than this.
 CACHE_LIMIT_BYTES = 4 << 30
-
-
-class Letterbox(NamedTuple):
-    """How a frame went onto the canvas: canvas = frame * (sx, sy) + (dx, dy)."""
-
-    sx: float
-    sy: float
-    dx: int
-    dy: int
-
-    def to_frame(self, xyxy: np.ndarray) -> np.ndarray:
-        """Map (K, 4) canvas boxes back to frame pixels."""
-        out = np.asarray(xyxy, np.float64).copy()
-        out[:, [0, 2]] = (out[:, [0, 2]] - self.dx) / self.sx
-        out[:, [1, 3]] = (out[:, [1, 3]] - self.dy) / self.sy
-        return out
-
-
-def letterbox(image: np.ndarray, size: int, *, fill: Sequence[int] = (255, 255, 255)) -> tuple[np.ndarray, Letterbox]:
-    """Fit a uint8 (H, W, 3) image into a (size, size, 3) canvas, aspect kept, centred, padded with `fill`."""
-    h, w = image.shape[:2]
-    lb = placement(w, h, size)
-    nw, nh = round(w * lb.sx), round(h * lb.sy)
-    canvas = np.empty((size, size, 3), np.uint8)
-    canvas[:] = np.asarray(fill, np.uint8)
-    interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else image
-    canvas[lb.dy : lb.dy + nh, lb.dx : lb.dx + nw] = resized
-    return canvas, lb
-
-
-def placement(width: int, height: int, size: int) -> Letterbox:
-    """Where `letterbox` puts a width x height frame on a size x size canvas."""
-    r = size / max(width, height)
-    nw, nh = max(1, round(width * r)), max(1, round(height * r))
-    # rounding makes the two axes' scales differ slightly; boxes use the exact ones
-    return Letterbox(nw / width, nh / height, (size - nw) // 2, (size - nh) // 2)
 
 
 def load_samples(root: Path | str, classes: Sequence[str] = SIXRAY_D) -> list[Sample]:
@@ -119,11 +83,15 @@ class DetectionDataset(Dataset):
         self.augment = augment
         self.seed = seed
         self.epoch = 0
+        # zoom crops cut windows out of a larger letterbox (side canvas_size) and resize them to img_size
+        zoom_max = augment.zoom[1] if augment is not None else 1.0
+        self.canvas_size = int(round(img_size * zoom_max))
         self.boxes = [self._to_canvas(i) for i in range(len(self.samples))]  # (K, 5) cls + xyxy, canvas pixels
-        nbytes = len(self.samples) * img_size * img_size * 3
+        c = self.canvas_size
+        nbytes = len(self.samples) * c * c * 3
         self.cache_enabled = nbytes < CACHE_LIMIT_BYTES if cache is None else cache
         # np.empty commits no memory until a canvas is written into it
-        self._cache = np.empty((len(self.samples), img_size, img_size, 3), np.uint8) if self.cache_enabled else None
+        self._cache = np.empty((len(self.samples), c, c, 3), np.uint8) if self.cache_enabled else None
         self._cached = np.zeros(len(self.samples), bool)
 
     def __len__(self) -> int:
@@ -138,16 +106,17 @@ class DetectionDataset(Dataset):
         return placement(self.samples[i].width, self.samples[i].height, self.img_size)
 
     def _to_canvas(self, i: int) -> np.ndarray:
-        lb, t = self.letterbox_of(i), sample_targets(self.samples[i], self.classes)
+        s = self.samples[i]
+        lb, t = placement(s.width, s.height, self.canvas_size), sample_targets(s, self.classes)
         t[:, [1, 3]] = t[:, [1, 3]] * lb.sx + lb.dx
         t[:, [2, 4]] = t[:, [2, 4]] * lb.sy + lb.dy
         return t
 
     def canvas(self, i: int) -> np.ndarray:
-        """The letterboxed uint8 (S, S, 3) image of sample i, from the cache when it holds it."""
+        """The letterboxed uint8 (C, C, 3) image of sample i (C = `canvas_size`), from the cache when it holds it."""
         if self._cache is not None and self._cached[i]:
             return self._cache[i]
-        image, _ = letterbox(load_image(self.samples[i], self.mode), self.img_size, fill=self.fill)
+        image, _ = letterbox(load_image(self.samples[i], self.mode), self.canvas_size, fill=self.fill)
         if self._cache is not None:
             self._cache[i], self._cached[i] = image, True
         return image
@@ -161,13 +130,30 @@ class DetectionDataset(Dataset):
                 if progress is not None:
                     progress(1)
 
+    def _zoomed(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Canvas i and its boxes at img_size: a zoom crop when zoom is on, else the canvas itself.
+
+        Zoom z (drawn log-uniform in ``augment.zoom``) shows objects z times their
+        size in the full frame letterboxed to img_size: a window of side C / z of
+        the C = img_size * zoom[1] canvas, resized to img_size.
+        """
+        image, t = self.canvas(i), self.boxes[i]
+        if self.augment is None or self.canvas_size == self.img_size:
+            return image, t
+        lo, hi = self.augment.zoom
+        z = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else lo
+        return zoom_crop(image, t, rng, zoom=z, out_size=self.img_size, focus=self.augment.zoom_focus)
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, t = self.canvas(i), self.boxes[i]
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             if rng.random() < self.augment.mosaic:
-                others = rng.integers(0, len(self), 3)
-                image, t = mosaic([image, *(self.canvas(j) for j in others)], [t, *(self.boxes[j] for j in others)])
+                others = [int(j) for j in rng.integers(0, len(self), 3)]
+                parts = [self._zoomed(j, rng) for j in (i, *others)]
+                image, t = mosaic([p[0] for p in parts], [p[1] for p in parts])
+            else:
+                image, t = self._zoomed(i, rng)
             image, t = augment(image, t, rng, self.augment, mode=self.mode)
         if self._cache is not None and image.base is self._cache:
             image = image.copy()  # callers may write into what they get

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from models.runtime import DetectorRuntime
-from training.data import letterbox
+from pipeline.preprocess import background_for, letterbox
 from training.datasets.loader import load_image
 from training.datasets.records import Sample
 
@@ -31,17 +31,17 @@ def detect_samples(
 ) -> dict[str, np.ndarray]:
     """Detections per image id: (K, 6) rows (x1, y1, x2, y2, score, class_id) in scan pixels."""
     mode = runtime.input_format
-    size = runtime.img_size
+    size, fill = runtime.img_size, background_for(mode)
     out: dict[str, np.ndarray] = {}
     for start in range(0, len(samples), batch):
         chunk = samples[start : start + batch]
         canvases, boxes = [], []
         for s in chunk:
-            canvas, lb = letterbox(load_image(s, mode), size)
+            canvas, lb = letterbox(load_image(s, mode), size, fill=fill)
             canvases.append(canvas)
             boxes.append(lb)
-        x = np.stack(canvases).transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
-        for s, lb, det in zip(chunk, boxes, runtime.detect(np.ascontiguousarray(x), conf_threshold=conf_threshold, iou_threshold=iou_threshold)):
+        found = runtime.detect_canvases(np.stack(canvases), conf_threshold=conf_threshold, iou_threshold=iou_threshold)
+        for s, lb, det in zip(chunk, boxes, found, strict=True):
             det = det.astype(np.float64)
             det[:, :4] = lb.to_frame(det[:, :4])
             det[:, [0, 2]] = det[:, [0, 2]].clip(0, s.width)

@@ -154,7 +154,10 @@ def _build_model(cfg: TrainConfig, samples: list[Sample]) -> ASPPYOLO:
         anchors = anchors[np.argsort(anchors.prod(1), kind="stable")].reshape(3, 3, 2)
     else:
         try:
-            anchors = kmeans_anchors(box_sizes(samples, cfg.classes, cfg.img_size), seed=cfg.seed)
+            # with zoom crops the network sees boxes zoom times larger: cluster at the mean (geometric) zoom
+            lo, hi = cfg.augment.zoom
+            at = round(cfg.img_size * float(np.sqrt(lo * hi)))
+            anchors = kmeans_anchors(box_sizes(samples, cfg.classes, at), seed=cfg.seed)
         except ValueError as err:
             raise ValueError(f"{cfg.data}: anchors from boxes of {list(cfg.classes)}: {err}; or pass anchors") from err
     torch.manual_seed(cfg.seed)

@@ -11,6 +11,13 @@ from models.metadata import validate_metadata
 from models.nms import postprocess
 
 
+class RuntimeUnavailable(OSError):
+    """A runtime's libraries or device are missing on this machine (TensorRT without a GPU, CUDA without a driver).
+
+    An ``OSError``: the machine, not the input, is at fault, and the CLI reports it as such (exit code 2).
+    """
+
+
 @runtime_checkable
 class DetectorRuntime(Protocol):
     """A loaded detector: preprocessed frames in, decoded or NMS'd detections out."""
@@ -43,6 +50,38 @@ class DetectorRuntime(Protocol):
             self(batch), conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det
         )
 
+    def detect_canvases(
+        self,
+        canvases: np.ndarray,
+        *,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_det: int = 300,
+    ) -> list[np.ndarray]:
+        """(N, S, S, C_in) uint8 letterboxed canvases -> as `detect`.
+
+        The pipeline's entry point: normalisation (to float in [0, 1], channels
+        first) is the runtime's business, so a GPU runtime can upload the
+        uint8 pixels (4x fewer bytes) and normalise on the device.
+        """
+        return self.detect(
+            to_network_batch(canvases), conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det
+        )
+
+
+def to_network_batch(canvases: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(N, S, S, C) uint8 -> (N, C, S, S) float32 in [0, 1], in one pass, into `out` when given (reused buffers)."""
+    canvases = np.asarray(canvases)
+    if canvases.ndim != 4 or canvases.dtype != np.uint8:
+        raise ValueError(f"expected uint8 canvases (N, S, S, C), got {canvases.dtype} {canvases.shape}")
+    n, h, w, c = canvases.shape
+    if out is None:
+        out = np.empty((n, c, h, w), np.float32)
+    elif out.shape != (n, c, h, w) or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 {(n, c, h, w)}, got {out.dtype} {out.shape}")
+    np.multiply(canvases.transpose(0, 3, 1, 2), np.float32(1 / 255), out=out, casting="unsafe")
+    return out
+
 
 class RuntimeBase(DetectorRuntime):
     """Metadata checked at load and input checks; ``detect`` (call plus NMS) comes from the Protocol."""
@@ -72,6 +111,14 @@ class RuntimeBase(DetectorRuntime):
         if batch.ndim != 4 or batch.shape[1:] != self.input_shape:
             raise ValueError(f"expected a batch (N, {', '.join(map(str, self.input_shape))}), got {batch.shape}")
         return np.ascontiguousarray(batch, dtype=np.float32)
+
+    def check_canvases(self, canvases: np.ndarray) -> np.ndarray:
+        """``canvases`` as C-contiguous uint8 (N, S, S, C_in), or ValueError."""
+        canvases = np.asarray(canvases)
+        c, s, _ = self.input_shape
+        if canvases.dtype != np.uint8 or canvases.ndim != 4 or canvases.shape[1:] != (s, s, c):
+            raise ValueError(f"expected uint8 canvases (N, {s}, {s}, {c}), got {canvases.dtype} {canvases.shape}")
+        return np.ascontiguousarray(canvases)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

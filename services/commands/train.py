@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-__all__ = ["parse_anchors", "parse_classes", "register", "run"]
+__all__ = ["parse_anchors", "parse_classes", "parse_zoom", "register", "run"]
 
 DESCRIPTION = """\
 Train the ASPP-YOLO threat detector (CSP-Darknet, atrous deep stages, ASPP, PAN
@@ -47,6 +47,18 @@ def parse_classes(text: str) -> tuple[str, ...]:
     if not names or len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"expected distinct comma-separated class names, got {text!r}")
     return names
+
+
+def parse_zoom(text: str) -> tuple[float, float]:
+    """'MIN,MAX' zoom-crop range, 1 <= MIN <= MAX (one number: MIN = MAX)."""
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'MIN,MAX' zoom factors, got {text!r}") from None
+    lo, hi = (parts[0], parts[0]) if len(parts) == 1 else tuple(parts) if len(parts) == 2 else (0.0, 0.0)
+    if not 1.0 <= lo <= hi <= 4.0:
+        raise argparse.ArgumentTypeError(f"zoom needs 1 <= MIN <= MAX <= 4, got {text!r}")
+    return lo, hi
 
 
 def _positive_int(text: str) -> int:
@@ -90,6 +102,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--box-loss", choices=("ciou", "giou"), default="ciou", help="box regression loss (default ciou)")
     p.add_argument("--anchors", type=parse_anchors, default=None, help="9 anchors 'w,h w,h ...' at --img-size; default: k-means on --data")
     p.add_argument("--mosaic", type=float, default=0.0, metavar="P", help="probability of a 4-frame mosaic (default 0)")
+    p.add_argument("--zoom", type=parse_zoom, default=(1.0, 1.0), metavar="MIN,MAX",
+                   help="zoom crops: train on windows around threats enlarged MIN..MAX times their full-frame size "
+                        "(images are cached at --img-size * MAX); 1,2 lets a 320 network see thin threats as a 640 one would (default 1,1: off)")
     p.add_argument("--no-cache", action="store_true", help="decode images every epoch instead of caching them in RAM")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0: with cached images the main process keeps up)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: one per core; fewer can be faster on a busy machine)")
@@ -113,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, restart_period=args.restarts, restart_mult=args.restart_mult,
         mode=args.mode, classes=args.classes, anchors=args.anchors, box_loss=args.box_loss,
-        augment=replace(AugmentConfig(), mosaic=args.mosaic), cache=False if args.no_cache else None,
+        augment=replace(AugmentConfig(), mosaic=args.mosaic, zoom=args.zoom), cache=False if args.no_cache else None,
         workers=args.workers, threads=args.threads, seed=args.seed, resume=args.resume, max_batches=args.max_batches, progress=not args.quiet,
     )
     weights = train(config)

@@ -112,3 +112,22 @@ def test_encoders_refuse_wrong_arrays():
         encode_rgb(RGB, fmt="dual-png16")
     with pytest.raises(ValueError):
         encode_dual(HIGH, LOW[:10])
+
+
+def test_canvas_round_trips_without_a_copy_and_checks_its_header():
+    from pipeline.codec import decode_canvas, encode_canvas
+
+    canvas = np.random.default_rng(0).integers(0, 255, (32, 48, 3), np.uint8)
+    data = encode_canvas(canvas)
+    assert len(data) == 9 + canvas.size  # b"LWC1", u16 height, u16 width, u8 channels
+    view = decode_canvas(data, expect_size=(48, 32))
+    np.testing.assert_array_equal(view, canvas)
+    assert not view.flags.writeable and not view.flags.owndata  # a view of the record's bytes
+    with pytest.raises(BadPayload, match="metadata says 32x32"):
+        decode_canvas(data, expect_size=(32, 32))
+    with pytest.raises(BadPayload, match="pixel bytes"):
+        decode_canvas(data[:-1])
+    with pytest.raises(BadPayload, match="not a canvas"):
+        decode_canvas(encode_rgb(canvas))
+    with pytest.raises(BadPayload, match="unknown payload format"):
+        sniff_format(data)  # a canvas is never a scan: ingest refuses it

@@ -104,3 +104,24 @@ def test_unknown_topic_needs_an_explicit_model():
 def test_models_are_frozen():
     with pytest.raises(Exception):
         SAMPLES[TOPIC_RAW].seq = 3
+
+
+def test_a_canvas_region_needs_its_placements_inside_the_frame():
+    from datetime import UTC, datetime
+
+    from pipeline.messages import Box, CroppedRegion, Placed, make_scan_id
+
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    base = dict(scan_id=make_scan_id("lane-1", 0, now), lane_id="lane-1", scanner_id="s", captured_at=now, seq=0,
+                width=64, height=64, frame_width=200, frame_height=100, region_index=0, region_count=1,
+                box=Box(x1=0, y1=0, x2=200, y2=100), confidence=0.9, method="tdc")
+    placed = (Placed(box=Box(x1=0, y1=0, x2=200, y2=100), scale=0.32, dx=0, dy=16),)
+    ok = CroppedRegion(**base, format="canvas-u8", input_format="rgb", placements=placed)
+    assert ok.placements[0].scale == 0.32
+    with pytest.raises(ValueError, match="needs placements"):
+        CroppedRegion(**base, format="canvas-u8", input_format="rgb")
+    with pytest.raises(ValueError, match="needs placements"):
+        CroppedRegion(**base, format="rgb-png", input_format="rgb", placements=placed)
+    outside = (Placed(box=Box(x1=0, y1=0, x2=201, y2=100), scale=0.32, dx=0, dy=16),)
+    with pytest.raises(ValueError, match="outside"):
+        CroppedRegion(**base, format="canvas-u8", input_format="rgb", placements=outside)

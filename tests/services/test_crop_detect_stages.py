@@ -83,9 +83,10 @@ class _FixedBox:
     def __init__(self):
         self.batches = []
 
-    def detect(self, batch, **_):
-        self.batches.append(batch.shape)
-        return [np.array([[10.0, 30.0, 50.0, 40.0, 0.9, 1.0], [0, 0, 100, 20, 0.5, 0.0]], np.float32) for _ in batch]
+    def detect_canvases(self, canvases, **_):
+        assert canvases.dtype == np.uint8
+        self.batches.append(canvases.shape)
+        return [np.array([[10.0, 30.0, 50.0, 40.0, 0.9, 1.0], [0, 0, 100, 20, 0.5, 0.0]], np.float32) for _ in canvases]
 
 
 def _region(index, count, box, w, h, seq=0):
@@ -104,7 +105,7 @@ def test_detect_batches_and_maps_boxes_back_to_frame_pixels():
                for i in range(2)]
     records.insert(1, _record(T.cropped, _region(0, 1, Box(x1=0, y1=0, x2=400, y2=200), 400, 200, seq=1), b"junk", 9))
     results = stage.handle(records)
-    assert runtime.batches == [(2, 3, 100, 100)]  # one runtime call for the batch, the junk record left out
+    assert runtime.batches == [(2, 100, 100, 3)]  # one runtime call for the batch, the junk record left out
     assert isinstance(results[1], Rejected)
     first = results[0][0].message
     assert isinstance(first, Detections) and first.batch_size == 2 and first.engine == "fake"
@@ -116,11 +117,57 @@ def test_detect_batches_and_maps_boxes_back_to_frame_pixels():
     assert set(first.timings_ms) == {"preprocess", "infer"}
 
 
-def test_to_detections_drops_boxes_outside_the_region_and_unknown_classes():
-    region = _region(0, 1, Box(x1=10, y1=10, x2=110, y2=60), 100, 50)
+def test_to_detections_clips_to_the_frame_and_drops_unknown_classes():
     rows = np.array([[-50, -50, -10, -10, 0.9, 0], [0, 0, 50, 25, 0.8, 7], [90, 40, 150, 90, 0.7, 0]], float)
-    (d,) = to_detections(rows, region, ("gun",))
-    assert (d.box.x1, d.box.y1, d.box.x2, d.box.y2) == (100, 50, 110, 60)
+    (d,) = to_detections(rows, (110, 60), ("gun",))
+    assert (d.box.x1, d.box.y1, d.box.x2, d.box.y2) == (90, 40, 110, 60)
+
+
+def test_crop_canvas_output_packs_a_scans_bags_on_the_detectors_input():
+    from pipeline.codec import decode_canvas
+    from services.crop import CanvasSpec
+
+    rgb = np.full((100, 160, 3), 255, np.uint8)
+    rgb[:, :80], rgb[10:90, 80:] = (200, 100, 0), (0, 0, 200)  # the two bags _two_bags finds
+    spec = CanvasSpec(size=64, input_format="rgb", max_zoom=4.0, packed=True)
+    stage = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20, canvas=spec)
+    ((out,),) = stage.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
+    m = out.message
+    assert (m.format, m.width, m.height, m.input_format, m.region_count) == ("canvas-u8", 64, 64, "rgb", 1)
+    assert m.box == Box(x1=0, y1=0, x2=160, y2=100) and m.confidence == 0.8 and len(m.placements) == 2
+    canvas = decode_canvas(out.payload, expect_size=(64, 64))
+    # each bag lies where its placement says, belt (white) around
+    assert m.placements[1].box == Box(x1=80, y1=10, x2=160, y2=90)
+    for p, colour in zip(m.placements, [(200, 100, 0), (0, 0, 200)], strict=True):
+        w, h = (p.box.x2 - p.box.x1) * p.scale, (p.box.y2 - p.box.y1) * p.scale
+        assert tuple(canvas[int(p.dy + h / 2), int(p.dx + w / 2)]) == colour
+    first = m.placements[0]
+    gap_x = int(first.dx + (first.box.x2 - first.box.x1) * first.scale) + 2  # the belt left between packed bags
+    assert tuple(canvas[32, gap_x]) == (255, 255, 255)
+    separate = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20,
+                         canvas=spec._replace(packed=False))
+    (outs,) = separate.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
+    assert [o.message.region_count for o in outs] == [2, 2] and [len(o.message.placements) for o in outs] == [1, 1]
+
+
+def test_detect_reads_canvases_in_place_and_maps_boxes_through_their_placements():
+    from pipeline.codec import encode_canvas
+    from pipeline.messages import Placed
+
+    runtime = _FixedBox()
+    stage = DetectStage(None, T, runtime=runtime, engine="fake", max_payload_bytes=2**20)
+    # two bags on one 100 px canvas at scale 0.5: (0, 0)-(80, 100) at (0, 25), (100, 0)-(200, 100) at (48, 25)
+    placed = (Placed(box=Box(x1=0, y1=0, x2=80, y2=100), scale=0.5, dx=0, dy=25),
+              Placed(box=Box(x1=100, y1=0, x2=200, y2=100), scale=0.5, dx=48, dy=25))
+    meta = _region(0, 1, Box(x1=0, y1=0, x2=200, y2=100), 100, 100).model_copy(
+        update={"format": "canvas-u8", "input_format": "rgb", "placements": placed})
+    meta = CroppedRegion.model_validate(meta.model_dump())
+    (result,) = stage.handle([_record(T.cropped, meta, encode_canvas(np.full((100, 100, 3), 255, np.uint8)))])
+    (knife,) = result[0].message.detections  # canvas box (10, 30, 50, 40): centre (30, 35) in the first bag
+    assert (knife.box.x1, knife.box.y1, knife.box.x2, knife.box.y2) == pytest.approx((20, 10, 80, 30))
+    wrong = meta.model_copy(update={"width": 64, "height": 64})
+    (rejected,) = stage.handle([_record(T.cropped, wrong, encode_canvas(np.zeros((64, 64, 3), np.uint8)))])
+    assert isinstance(rejected, Rejected) and "same weights" in rejected.reason
 
 
 def test_models_see_their_own_input_mode():

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from models.runtime import DetectorRuntime
 from services.cli import main
 from services.commands.detect import scan_samples
 from training.datasets.records import Sample
@@ -47,7 +48,7 @@ def test_export_eval_detect_round(tiny, capsys):
     assert cv2.imread(str(root / "draw" / f"{img.stem}.png")).shape == (240, 320, 3)
 
 
-class _FixedBox:
+class _FixedBox(DetectorRuntime):
     """A runtime stand-in that always finds one box at a known place on its input canvas.
 
     The test is about undoing the letterbox, not about the network.

@@ -11,7 +11,9 @@ from models.checkpoint import save_checkpoint
 from models.detector import build_detector
 from pipeline.crop import CropRegion
 from services.cli import main
-from training.cropping.detection import detect_regions, pack
+from models.runtime import DetectorRuntime
+from pipeline.preprocess import pack
+from training.cropping.detection import detect_regions
 from training.cropping.metrics import retention
 from training.datasets.classes import SIXRAY_D
 from training.datasets.records import Box, Sample
@@ -38,7 +40,7 @@ def test_retention_on_hand_cases():
     assert retention([b], {"b": [region(0, 0, 100, 50)]})["box_retention"] is None
 
 
-class _DarkSquareFinder:
+class _DarkSquareFinder(DetectorRuntime):
     """A runtime stand-in that 'detects' the bounding box of dark pixels on each canvas, class 1."""
 
     class_names = ("gun", "knife")

@@ -19,7 +19,7 @@ import numpy as np
 
 from models.runtime import DetectorRuntime
 from pipeline.crop import Cropper, CropRegion, TaskDrivenCropper, TDCConfig, canny_crop, no_crop
-from training.augment import background_for
+from pipeline.preprocess import background_for
 from training.cropping.detection import detect_regions
 from training.cropping.metrics import retention
 from training.datasets.loader import load_image

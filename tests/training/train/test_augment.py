@@ -13,6 +13,7 @@ from training.augment import (
     mosaic,
     rot90,
     scale_translate,
+    zoom_crop,
 )
 
 S = 96
@@ -113,3 +114,34 @@ def test_mosaic_tiles_boxes_into_quadrants():
     out, t = mosaic([p[0] for p in parts], [p[1] for p in parts])
     assert out.shape == (S, S, 3) and len(t) == 4
     np.testing.assert_allclose(t[3, 1:], [48 + 14, 48 + 10, 48 + 32, 48 + 17.5])
+
+
+def test_zoom_crop_keeps_boxes_on_their_pixels():
+
+
+    image = np.full((640, 640, 3), 255, np.uint8)
+    image[200:260, 300:420] = (0, 0, 255)  # a 120 x 60 object
+    targets = np.array([[1, 300, 200, 420, 260]], np.float32)
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        out, t = zoom_crop(image, targets, rng, zoom=2.0, out_size=320, focus=1.0)
+        assert out.shape == (320, 320, 3)
+        # a window of side 320 on the 640 canvas, shown at 320: same scale, the object's centre inside
+        x1, y1, x2, y2 = t[0, 1:]
+        assert (x2 - x1, y2 - y1) == pytest.approx((120, 60))
+        cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
+        assert 0 <= cx < 320 and 0 <= cy < 320
+        assert tuple(out[cy, cx]) == (0, 0, 255)
+        # just outside the box (where it is inside the window) is background
+        if x2 + 2 < 320:
+            assert tuple(out[cy, int(x2) + 2]) == (255, 255, 255)
+
+
+def test_zoom_crop_zoom_one_is_the_whole_canvas_resized():
+
+
+    image = np.random.default_rng(0).integers(0, 255, (640, 640, 3), dtype=np.uint8)
+    targets = np.array([[0, 64, 64, 128, 192]], np.float32)
+    out, t = zoom_crop(image, targets, np.random.default_rng(1), zoom=1.0, out_size=320)
+    assert out.shape == (320, 320, 3)
+    np.testing.assert_allclose(t[0, 1:], [32, 32, 64, 96])

@@ -84,3 +84,27 @@ def test_collate_stacks_images_and_indexes_targets(tmp_path):
     assert images.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(images[2], ds[0][0].float() / 255)
     assert targets.shape == (2, 6) and targets[:, 0].tolist() == [0.0, 2.0]
+
+
+def test_zoom_crops_enlarge_objects_and_keep_their_pixels(tmp_path):
+    from dataclasses import replace
+
+    none = replace(AugmentConfig(), flip_lr=0, flip_ud=0, rot90=0, scale=(1.0, 1.0), translate=0, gain=(1.0, 1.0))
+    zoomed = replace(none, zoom=(2.0, 2.0), zoom_focus=1.0)
+    plain = DetectionDataset([_sample(tmp_path)], img_size=64, augment=none)
+    ds = DetectionDataset([_sample(tmp_path)], img_size=64, augment=zoomed)
+    assert ds.canvas_size == 128 and plain.canvas_size == 64
+    whole = 0
+    for epoch in range(10):
+        ds.set_epoch(epoch)
+        image, t = ds[0]
+        assert image.shape == (3, 64, 64)
+        # zoom 2: the box is twice its full-frame size at 64 (19.2 x 12.8), or cut by the window's edge
+        w, h = t[0, 3:].tolist()
+        assert w <= 38.4 + 1e-4 and h <= 25.6 + 1e-4
+        whole += bool(np.allclose([w, h], [38.4, 25.6], rtol=1e-5))
+        cx, cy = int(t[0, 1]), int(t[0, 2])
+        assert tuple(image[:, cy, cx].tolist()) == (200, 120, 30)
+    assert whole >= 1
+    # validation (no augmentation) still sees the whole frame at img_size
+    assert DetectionDataset([_sample(tmp_path)], img_size=64).canvas_size == 64

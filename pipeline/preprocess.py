@@ -1,0 +1,165 @@
+"""Turning frames into the detector's square input, and its boxes back into frame pixels.
+
+The detector reads a square ``size`` x ``size`` canvas; a frame of any aspect
+goes onto it by a letterbox (scaled to fit, centred, the rest filled with the
+empty-belt value of the input mode: white in pseudo-colour). `Letterbox`
+remembers the placement so boxes found on the canvas map back exactly
+(DESIGN.md section 3: boxes are always in the original frame's pixels).
+Regions (bags found by cropping) go onto canvases the same way: `pack` lays
+one or several regions at one scale on a canvas and `unpack` maps the boxes
+found on it back to the frame, each through the region its centre falls in.
+
+Pure numpy and OpenCV: the services, training and the benchmarks share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from pipeline.crop.regions import CropRegion
+from pipeline.dual_energy import ratio_channel
+
+__all__ = [
+    "DUAL_BACKGROUND", "PACK_GAP", "RGB_BACKGROUND", "Letterbox", "Placement", "background_for", "canvases_for",
+    "letterbox", "pack", "placement", "unpack",
+]
+
+# The empty belt: what padding and uncovered canvas get. Pseudo-colour air is
+# white. In the dual-energy 3-channel form air is full-scale transmission in
+# both energies (ch1 = ch2 = 255) and high/low = 1, so ch3 = 510*sigmoid(1) - 255.
+RGB_BACKGROUND: tuple[int, int, int] = (255, 255, 255)
+_FULL_SCALE = np.full((1, 1), 65535, np.uint16)
+DUAL_BACKGROUND: tuple[int, int, int] = (255, 255, int(ratio_channel(_FULL_SCALE, _FULL_SCALE)[0, 0]))  # (255, 255, 118)
+# Belt between packed regions, in canvas pixels: keeps a box from spanning two bags.
+PACK_GAP = 8
+
+
+def background_for(mode: str) -> tuple[int, int, int]:
+    """The empty-belt pixel of input `mode` ("rgb" or "dual")."""
+    if mode not in ("rgb", "dual"):
+        raise ValueError(f"mode must be 'rgb' or 'dual', got {mode!r}")
+    return RGB_BACKGROUND if mode == "rgb" else DUAL_BACKGROUND
+
+
+class Letterbox(NamedTuple):
+    """How a frame went onto the canvas: canvas = frame * (sx, sy) + (dx, dy)."""
+
+    sx: float
+    sy: float
+    dx: int
+    dy: int
+
+    def to_frame(self, xyxy: np.ndarray) -> np.ndarray:
+        """Map (K, 4) canvas boxes back to frame pixels."""
+        out = np.asarray(xyxy, np.float64).copy()
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.dx) / self.sx
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.dy) / self.sy
+        return out
+
+
+def letterbox(image: np.ndarray, size: int, *, fill: Sequence[int] = (255, 255, 255)) -> tuple[np.ndarray, Letterbox]:
+    """Fit a uint8 (H, W, 3) image into a (size, size, 3) canvas, aspect kept, centred, padded with `fill`."""
+    h, w = image.shape[:2]
+    lb = placement(w, h, size)
+    nw, nh = round(w * lb.sx), round(h * lb.sy)
+    canvas = np.empty((size, size, 3), np.uint8)
+    canvas[:] = np.asarray(fill, np.uint8)
+    interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else image
+    canvas[lb.dy : lb.dy + nh, lb.dx : lb.dx + nw] = resized
+    return canvas, lb
+
+
+def placement(width: int, height: int, size: int) -> Letterbox:
+    """Where `letterbox` puts a width x height frame on a size x size canvas."""
+    r = size / max(width, height)
+    nw, nh = max(1, round(width * r)), max(1, round(height * r))
+    # rounding makes the two axes' scales differ slightly; boxes use the exact ones
+    return Letterbox(nw / width, nh / height, (size - nw) // 2, (size - nh) // 2)
+
+
+class Placement(NamedTuple):
+    """Where a region went on a canvas: canvas = (frame - region origin) * scale + (dx, dy)."""
+
+    region: CropRegion
+    scale: float
+    dx: int
+    dy: int
+
+    def canvas_box(self) -> tuple[float, float, float, float]:
+        r = self.region
+        return self.dx, self.dy, self.dx + (r.x2 - r.x1) * self.scale, self.dy + (r.y2 - r.y1) * self.scale
+
+
+def pack(
+    image: np.ndarray, regions: Sequence[CropRegion], size: int, *, fill: Sequence[int], max_scale: float | None = None
+) -> tuple[np.ndarray, list[Placement]]:
+    """One (size, size, 3) canvas holding ``regions`` at one scale (at most ``max_scale``), centred, in a row or a column.
+
+    The row or the column, whichever allows the larger scale. One region is a
+    letterbox of its crop.
+    """
+    ws = np.array([r.x2 - r.x1 for r in regions], np.float64)
+    hs = np.array([r.y2 - r.y1 for r in regions], np.float64)
+    free = size - PACK_GAP * (len(regions) - 1)
+    row = min(free / ws.sum(), size / hs.max())
+    column = min(free / hs.sum(), size / ws.max())
+    in_row = row >= column
+    scale = min(max(row, column), max_scale or np.inf)
+    sizes = [(max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale)))) for w, h in zip(ws, hs, strict=True)]
+    extent = sum(nw if in_row else nh for nw, nh in sizes) + PACK_GAP * (len(regions) - 1)
+    at = max(0, (size - extent) // 2)
+    canvas = np.empty((size, size, 3), np.uint8)
+    canvas[:] = np.asarray(fill, np.uint8)
+    placements = []
+    for r, (nw, nh) in zip(regions, sizes, strict=True):
+        dx, dy = (at, (size - nh) // 2) if in_row else ((size - nw) // 2, at)
+        nw, nh = min(nw, size - dx), min(nh, size - dy)
+        crop = image[r.y1 : r.y2, r.x1 : r.x2]
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        # resize straight into the canvas: no intermediate copy of the crop or of the result
+        cv2.resize(crop, (nw, nh), dst=canvas[dy : dy + nh, dx : dx + nw], interpolation=interp)
+        placements.append(Placement(r, scale, dx, dy))
+        at += (nw if in_row else nh) + PACK_GAP
+    return canvas, placements
+
+
+def unpack(det: np.ndarray, placements: Sequence[Placement]) -> np.ndarray:
+    """Canvas boxes (K, 6+) to frame pixels, each by the region its centre falls in (boxes on the belt between are dropped)."""
+    det = np.asarray(det)
+    cx, cy = (det[:, 0] + det[:, 2]) / 2, (det[:, 1] + det[:, 3]) / 2
+    rows = []
+    for p in placements:
+        x1, y1, x2, y2 = p.canvas_box()
+        mine = det[(cx >= x1) & (cx < x2) & (cy >= y1) & (cy < y2)].astype(np.float64)
+        r = p.region
+        mine[:, [0, 2]] = ((mine[:, [0, 2]] - p.dx) / p.scale).clip(0, r.x2 - r.x1) + r.x1
+        mine[:, [1, 3]] = ((mine[:, [1, 3]] - p.dy) / p.scale).clip(0, r.y2 - r.y1) + r.y1
+        rows.append(mine)
+    return np.concatenate(rows) if rows else np.zeros((0, det.shape[1] if det.ndim == 2 else 6))
+
+
+def canvases_for(
+    image: np.ndarray,
+    regions: Sequence[CropRegion],
+    size: int,
+    *,
+    fill: Sequence[int],
+    packed: bool = True,
+    max_zoom: float | None = None,
+) -> list[tuple[np.ndarray, list[Placement]]]:
+    """The detector's canvases for the regions of one frame: one canvas for all (`packed`) or one each.
+
+    ``max_zoom`` caps a region's scale at that many times the scale of the
+    whole frame letterboxed to ``size``: a detector has seen objects only as
+    large as its training (zoom crops, scale augmentation) showed them.
+    """
+    if not regions:
+        raise ValueError("no regions to lay out")
+    max_scale = max_zoom * size / max(image.shape[:2]) if max_zoom else None
+    groups = [list(regions)] if packed else [[r] for r in regions]
+    return [pack(image, g, size, fill=fill, max_scale=max_scale) for g in groups]

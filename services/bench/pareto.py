@@ -1,0 +1,253 @@
+"""`lanewatch bench pareto`: the speed-accuracy frontier over detector input sizes, lanewatch against the baseline.
+
+Detector papers compare models by where they sit on the accuracy-speed plane; this does the same
+for the two ways of running one detector on conveyor frames, at each input size (256 ... 640):
+
+- **lanewatch**: task-driven cropping on the frame, the frame's bags packed onto one canvas (enlarged
+  up to the zoom the detector was trained with), canvases batched `--batch` at a time;
+- **baseline**: the whole frame letterboxed onto the canvas, one frame per inference call.
+
+Both run the same weights, exported to ONNX at each size, on the same decoded frames in this process
+(decoding is the same for both and is left out of the timings; the pipeline benchmark measures it).
+Per point: VOC mAP@0.5 of the boxes mapped back to frame pixels, and scans/s (frames over the time of
+cropping, laying out, inference, NMS and mapping back).
+
+TDC enlarges the luggage, so lanewatch should reach the baseline's best accuracy at a smaller input,
+that is faster. `speedup_at_equal_map` says by how much: lanewatch's scans/s at the baseline's best
+mAP (interpolated linearly in mAP between lanewatch's two neighbouring sizes) over the baseline's
+scans/s at that mAP. It is null when lanewatch never reaches that mAP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.commands.args import positive_int
+
+__all__ = ["register", "run", "run_pareto", "speedup_at_equal_map"]
+
+CORES = len(os.sched_getaffinity(0))
+DEFAULT_SIZES = (256, 320, 416, 512, 640)
+
+
+def speedup_at_equal_map(lanewatch: Sequence[dict[str, float]], baseline: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """lanewatch's scans/s at the baseline's best mAP over the baseline's scans/s there.
+
+    Points are dicts with `img_size`, `map50` and `scans_per_s`. lanewatch's curve is walked from the
+    smallest input up; its throughput at the target mAP is interpolated linearly in mAP between the last
+    size below the target and the first at or above it (the smallest size when that already reaches it).
+    """
+    best = max(baseline, key=lambda p: (p["map50"], p["scans_per_s"]))
+    target = best["map50"]
+    curve = sorted(lanewatch, key=lambda p: p["img_size"])
+    at = None
+    for k, p in enumerate(curve):
+        if p["map50"] >= target:
+            if k == 0:
+                at = p["scans_per_s"]
+            else:
+                q = curve[k - 1]
+                f = (target - q["map50"]) / (p["map50"] - q["map50"])
+                at = q["scans_per_s"] + f * (p["scans_per_s"] - q["scans_per_s"])
+            break
+    return {
+        "baseline_best": {"img_size": best["img_size"], "map50": target, "scans_per_s": best["scans_per_s"]},
+        "lanewatch_scans_per_s_at_that_map": None if at is None else round(at, 2),
+        "speedup_at_equal_map": None if at is None else round(at / best["scans_per_s"], 3),
+    }
+
+
+def _export(weights: Path, size: int, out_dir: Path) -> Path:
+    """The checkpoint as ONNX at input `size` (fully convolutional: any multiple of 32 runs)."""
+    from models.checkpoint import load_detector
+    from models.export import export_onnx
+
+    path = out_dir / f"{weights.stem}_{size}.onnx"
+    if not path.is_file():
+        model, config, extra = load_detector(weights)
+        export_onnx(model, path, img_size=size, metadata={"class_names": list(config.class_names),
+                                                          "input_format": extra.get("input_format", "rgb")})
+    return path
+
+
+def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_zoom: float) -> tuple[list[np.ndarray], float]:
+    from pipeline.preprocess import background_for, canvases_for, unpack
+
+    fill = background_for(runtime.input_format)
+    size = runtime.img_size
+    out: list[np.ndarray] = []
+    start = time.perf_counter()
+    for i in range(0, len(frames), batch):
+        laid = []
+        for image in frames[i : i + batch]:
+            (canvas, placements), = canvases_for(image, tdc(image), size, fill=fill, packed=True, max_zoom=max_zoom)
+            laid.append((canvas, placements))
+        found = runtime.detect_canvases(np.stack([c for c, _ in laid]), conf_threshold=0.001, iou_threshold=0.6)
+        out += [unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)]
+    return out, time.perf_counter() - start
+
+
+def _baseline_pass(runtime, frames: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    from pipeline.preprocess import background_for, letterbox
+
+    fill = background_for(runtime.input_format)
+    out: list[np.ndarray] = []
+    start = time.perf_counter()
+    for image in frames:
+        canvas, lb = letterbox(image, runtime.img_size, fill=fill)
+        (det,) = runtime.detect_canvases(canvas[None], conf_threshold=0.001, iou_threshold=0.6)
+        det = det.astype(np.float64)
+        det[:, :4] = lb.to_frame(det[:, :4])
+        det[:, [0, 2]] = det[:, [0, 2]].clip(0, image.shape[1])
+        det[:, [1, 3]] = det[:, [1, 3]].clip(0, image.shape[0])
+        out.append(det)
+    return out, time.perf_counter() - start
+
+
+def run_pareto(
+    data: Path,
+    weights: Path,
+    *,
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    batch: int = 8,
+    threads: int = CORES,
+    limit: int | None = None,
+    max_zoom: float | None = None,
+    cache_dir: Path | None = None,
+    show: Callable[[str], object] = print,
+) -> dict[str, Any]:
+    """Both curves and the speed-up; see the module docstring."""
+    from models.runtime import load_runtime
+    from services.crop import detector_input
+    from training.cropping.benchmark import load_tdc
+    from training.data import load_samples
+    from training.datasets.loader import load_image
+    from training.evaluation import evaluate
+
+    if weights.suffix != ".pt":
+        raise ValueError(f"pareto exports the detector at each input size: give the .pt checkpoint, not {weights.name}")
+    _, mode, trained_zoom = detector_input(weights)
+    max_zoom = max_zoom or trained_zoom
+    samples = load_samples(data)[:limit]
+    if not samples:
+        raise ValueError(f"no frames in {data}")
+    show(f"# decoding {len(samples)} frames of {data}")
+    frames = [load_image(s, mode) for s in samples]
+    tdc = load_tdc(weights)
+    points: dict[str, list[dict[str, Any]]] = {"lanewatch": [], "baseline": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = Path(cache_dir or tmp)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for size in sizes:
+            runtime = load_runtime(_export(weights, size, out_dir), threads=threads)
+            known = [s.model_copy(update={"boxes": [b for b in s.boxes if b.label in runtime.class_names]}) for s in samples]
+            warm = frames[: min(batch, len(frames))]
+            _lanewatch_pass(runtime, tdc, warm, batch=batch, max_zoom=max_zoom)  # sessions and caches built
+            _baseline_pass(runtime, warm[:2])
+            for name in ("lanewatch", "baseline"):
+                if name == "lanewatch":
+                    dets, seconds = _lanewatch_pass(runtime, tdc, frames, batch=batch, max_zoom=max_zoom)
+                else:
+                    dets, seconds = _baseline_pass(runtime, frames)
+                detections = {s.image_id: d for s, d in zip(samples, dets, strict=True)}
+                m = evaluate(known, detections, runtime.class_names)["map50"]
+                point = {"img_size": size, "map50": round(float(m), 4), "scans_per_s": round(len(frames) / seconds, 2),
+                         "ms_per_scan": round(1000 * seconds / len(frames), 2)}
+                points[name].append(point)
+                show(f"# {name:<9} {size:>4} px: mAP@0.5 {point['map50']:.4f}, {point['scans_per_s']:.1f} scans/s")
+    result = {
+        "data": str(data), "frames": len(frames), "weights": str(weights), "batch": batch, "threads": threads,
+        "max_zoom": max_zoom, "sizes": list(sizes), "points": points,
+        "machine": {"cores": CORES, "load_avg_1m": os.getloadavg()[0]},
+    }
+    return result | speedup_at_equal_map(points["lanewatch"], points["baseline"])
+
+
+def plot(result: dict[str, Any], out: Path) -> Path:
+    """mAP@0.5 against scans/s for both, each point labelled with its input size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for name, style in (("lanewatch", "o-"), ("baseline", "s--")):
+        pts = sorted(result["points"][name], key=lambda p: p["img_size"])
+        ax.plot([p["scans_per_s"] for p in pts], [p["map50"] for p in pts], style, label=name)
+        for p in pts:
+            ax.annotate(str(p["img_size"]), (p["scans_per_s"], p["map50"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    best = result["baseline_best"]
+    ax.axhline(best["map50"], color="grey", linestyle=":", label=f"baseline best mAP {best['map50']:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("scans/s (log)")
+    ax.set_ylabel("VOC mAP@0.5")
+    speedup = result["speedup_at_equal_map"]
+    ax.set_title(f"speed-accuracy frontier ({result['frames']} frames); speed-up at equal mAP: "
+                 f"{'n/a' if speedup is None else f'{speedup:.2f}x'}")
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    result = run_pareto(args.data, args.weights, sizes=args.sizes, batch=args.batch, threads=args.threads, limit=args.limit,
+                        max_zoom=args.max_zoom, cache_dir=args.cache_dir,
+                        show=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"{'size':>5} {'lanewatch mAP':>14} {'scans/s':>9} {'baseline mAP':>13} {'scans/s':>9}")
+    for lw, bl in zip(result["points"]["lanewatch"], result["points"]["baseline"], strict=True):
+        print(f"{lw['img_size']:>5} {lw['map50']:>14.4f} {lw['scans_per_s']:>9.1f} {bl['map50']:>13.4f} {bl['scans_per_s']:>9.1f}")
+    best = result["baseline_best"]
+    print(f"baseline best: mAP {best['map50']:.4f} at {best['img_size']} px, {best['scans_per_s']:.1f} scans/s; lanewatch at that mAP: "
+          f"{result['lanewatch_scans_per_s_at_that_map']} scans/s; speedup_at_equal_map {result['speedup_at_equal_map']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.plot:
+        plot(result, args.plot)
+    return 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes like 256,320,416, got {text!r}") from None
+    if not sizes or any(s <= 0 or s % 32 for s in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be positive multiples of 32, got {text!r}")
+    return tuple(sorted(set(sizes)))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pareto",
+        help="speed-accuracy frontier over input sizes: lanewatch (TDC + batching) against the naive baseline",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: lanewatch synth --out data/pareto --count 300 --seed 777 && "
+               "lanewatch bench pareto --data data/pareto --json bench/pareto.json --plot bench/pareto.png",
+    )
+    p.add_argument("--data", type=Path, required=True, help="labelled frames (simulator output or any supported dataset)")
+    p.add_argument("--weights", type=Path, default=Path("models/weights/aspp_yolo_nano.pt"),
+                   help="detector checkpoint (.pt): exported to ONNX at each size (default: shipped)")
+    p.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, help="detector input sizes (default 256,320,416,512,640)")
+    p.add_argument("--batch", type=positive_int, default=8, help="lanewatch's canvases per inference call (default 8)")
+    p.add_argument("--threads", type=positive_int, default=CORES, help=f"ONNX Runtime threads (default {CORES})")
+    p.add_argument("--max-zoom", type=float, default=None, help="largest enlargement of a bag (default: the detector's trained zoom)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use the first N frames only")
+    p.add_argument("--cache-dir", type=Path, default=None, help="keep the per-size ONNX exports here (default: a temporary folder)")
+    p.add_argument("--json", type=Path, default=None, help="write the points and the speed-up here")
+    p.add_argument("--plot", type=Path, default=None, help="write the frontier here (PNG)")
+    p.set_defaults(func=run)
