@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := .demo
 
-.PHONY: demo sheet test test-slow test-all clean weights eval-weights
+.PHONY: demo sheet test test-slow test-all clean weights eval-weights bench
 
 # torch first, pinned: pip then takes the local CPU wheel (find-links) instead of
 # resolving an unpinned torch to the multi-gigabyte CUDA build from the registry.
@@ -52,6 +52,15 @@ weights: $(STAMP)
 eval-weights: $(STAMP)
 	$(BIN)/lanewatch synth --out $(DATA)/test --count 500 --seed 99 --negatives-ratio 0.1 --workers 2 --format coco --quiet
 	$(BIN)/lanewatch eval detector --weights $(WEIGHTS)/aspp_yolo_nano.onnx --data $(DATA)/test --json $(RUN)/eval_test.json
+
+# The README's speed figures (about 20 minutes; run on an otherwise idle machine).
+BENCH := runs/bench
+bench: $(STAMP)
+	$(BIN)/lanewatch bench model --batch 1,2,4,8,16 --json $(BENCH)/model.json
+	$(BIN)/lanewatch bench batching --json $(BENCH)/batching.json --plot $(BENCH)/batching.png
+	$(BIN)/lanewatch bench pipeline --lanes 4 --scans 400 --lanes-sweep 2,4,8,16 --json $(BENCH)/pipeline.json --plot $(BENCH)/pipeline.png
+	$(BIN)/lanewatch synth --out $(DATA)/pareto --count 300 --seed 777 --workers 2 --format coco --quiet
+	$(BIN)/lanewatch bench pareto --data $(DATA)/pareto --json $(BENCH)/pareto.json --plot $(BENCH)/pareto.png
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -53,3 +53,18 @@ def load_detector(
     model = detector_from_config(config)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(map_location).eval(), config, ckpt["extra"]
+
+
+def trained_zoom(extra: dict[str, Any]) -> float:
+    """The largest zoom-crop factor the checkpoint was trained with (1.0: full frames only)."""
+    augment = (extra.get("train_config") or {}).get("augment") or {}
+    return float((augment.get("zoom") or (1.0, 1.0))[1])
+
+
+def export_metadata(config: DetectorConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    """What an exported engine carries beside what the network itself gives (see `models.export.export_onnx`).
+
+    ``max_zoom`` tells the crop service how far it may enlarge a bag: as far as training showed objects.
+    """
+    return {"class_names": list(config.class_names), "input_format": extra.get("input_format", "rgb"),
+            "max_zoom": trained_zoom(extra)}

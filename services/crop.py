@@ -75,11 +75,10 @@ def detector_input(weights: Path) -> tuple[int, str, float]:
 
         meta = load_onnx_metadata(weights)
         return int(meta["img_size"]), str(meta["input_format"]), float(meta.get("max_zoom", 1.0))
-    from models.checkpoint import load_detector
+    from models.checkpoint import load_detector, trained_zoom
 
     _, config, extra = load_detector(weights)
-    zoom = (extra.get("train_config") or {}).get("augment", {}).get("zoom", (1.0, 1.0))
-    return config.img_size, str(extra.get("input_format", "rgb")), float(zoom[1])
+    return config.img_size, str(extra.get("input_format", "rgb")), trained_zoom(extra)
 
 
 def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropper, str, str]:

@@ -120,5 +120,26 @@ class RuntimeBase(DetectorRuntime):
             raise ValueError(f"expected uint8 canvases (N, {s}, {s}, {c}), got {canvases.dtype} {canvases.shape}")
         return np.ascontiguousarray(canvases)
 
+    def detect_canvases(
+        self,
+        canvases: np.ndarray,
+        *,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_det: int = 300,
+    ) -> list[np.ndarray]:
+        """As the Protocol's, normalising into a float buffer kept per batch size (no allocation per batch).
+
+        The buffer is only read by the runtime call that follows, so reusing it is safe for one caller
+        at a time (each service runs one batch at a time).
+        """
+        canvases = self.check_canvases(canvases)
+        buffers = self.__dict__.setdefault("_net_buffers", {})
+        n, s, _, c = canvases.shape
+        if (buf := buffers.get(n)) is None:
+            buf = buffers[n] = np.empty((n, c, s, s), np.float32)
+        return self.detect(to_network_batch(canvases, out=buf), conf_threshold=conf_threshold,
+                           iou_threshold=iou_threshold, max_det=max_det)
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

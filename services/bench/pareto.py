@@ -69,14 +69,13 @@ def speedup_at_equal_map(lanewatch: Sequence[dict[str, float]], baseline: Sequen
 
 def _export(weights: Path, size: int, out_dir: Path) -> Path:
     """The checkpoint as ONNX at input `size` (fully convolutional: any multiple of 32 runs)."""
-    from models.checkpoint import load_detector
+    from models.checkpoint import export_metadata, load_detector
     from models.export import export_onnx
 
     path = out_dir / f"{weights.stem}_{size}.onnx"
     if not path.is_file():
         model, config, extra = load_detector(weights)
-        export_onnx(model, path, img_size=size, metadata={"class_names": list(config.class_names),
-                                                          "input_format": extra.get("input_format", "rgb")})
+        export_onnx(model, path, img_size=size, metadata=export_metadata(config, extra))
     return path
 
 

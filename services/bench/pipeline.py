@@ -65,6 +65,9 @@ class PipelineBench:
     workdir: Path = Path(".bench")
     latency_scans: int | None = None  # default: half of `scans`
     baseline: bool = True
+    lanes_sweep: tuple[int, ...] = ()  # lane counts for the throughput-vs-lanes curve, each at `lane_rate`
+    lane_rate: float = 2.0  # scans/s per lane in the sweep
+    sweep_seconds: float = 20.0
     start_timeout_s: float = 120.0
     drain_timeout_s: float = 300.0
     show: Callable[[str], object] = print
@@ -174,23 +177,24 @@ class _Pipeline:
     def pids(self) -> dict[str, int]:
         return {name: s.proc.pid for name, s in self.services.items()} | {"broker": self.stack_pids[0], "redis": self.stack_pids[1]}
 
-    def phase(self, label: str, *, scans: int, rate_per_lane: float, poisson: bool) -> dict[str, Any]:
-        """Publish `scans` scans at `rate_per_lane` per lane, wait for their outcomes, and measure."""
+    def phase(self, label: str, *, scans: int, rate_per_lane: float, poisson: bool, lanes: int | None = None) -> dict[str, Any]:
+        """Publish `scans` scans from `lanes` lanes at `rate_per_lane` each, wait for their outcomes, and measure."""
         from services.demo import spawn_service
 
         cfg = self.cfg
+        lanes = lanes or cfg.lanes
         alert = self.services["alert"]
         first_event = len(alert.events)
         pids = self.pids()
         cpu0 = {name: _cpu_s(pid) for name, pid in pids.items()}
         scrape0 = {name: _scrape(s.metrics_port) for name, s in self.services.items()}
         w, h = cfg.size
-        ingest_env = {**self.env, "LANEWATCH_SIMULATE_LANES": str(cfg.lanes), "LANEWATCH_SIMULATE_RATE": f"{rate_per_lane:.6f}",
+        ingest_env = {**self.env, "LANEWATCH_SIMULATE_LANES": str(lanes), "LANEWATCH_SIMULATE_RATE": f"{rate_per_lane:.6f}",
                       "LANEWATCH_SIMULATE_COUNT": str(scans), "LANEWATCH_SIMULATE_SIZE": f"{w}x{h}",
                       "LANEWATCH_SIMULATE_SEED": str(cfg.seed), "LANEWATCH_SIMULATE_TRAFFIC": "poisson" if poisson else "bursty",
                       "LANEWATCH_SIMULATE_FORMATS": cfg.formats,
-                      "LANEWATCH_SIMULATE_DURATION_S": str(scans / max(rate_per_lane * cfg.lanes, 1e-6) * 3 + 60)}
-        cfg.show(f"# {self.name}/{label}: {scans} scans, {cfg.lanes} lanes at {rate_per_lane * cfg.lanes:.1f} scans/s offered")
+                      "LANEWATCH_SIMULATE_DURATION_S": str(scans / max(rate_per_lane * lanes, 1e-6) * 3 + 60)}
+        cfg.show(f"# {self.name}/{label}: {scans} scans, {lanes} lanes at {rate_per_lane * lanes:.1f} scans/s offered")
         ingest = spawn_service("ingest", ingest_env, self.logs, self.prefix, log_name=f"ingest-{label}")
         ingest_cpu, ingest_cpu0 = 0.0, None  # counted from its "started" event: making the frame pool is not ingest's work
         try:
@@ -224,7 +228,8 @@ class _Pipeline:
         before, after = _merge_scrapes(list(scrape0.values())), _merge_scrapes(list(scrape1.values()))
         result = {
             "published": published, "completed": n, "incomplete": published - n,
-            "offered_scans_per_s": round(rate_per_lane * cfg.lanes, 2),
+            "lanes": lanes,
+            "offered_scans_per_s": round(rate_per_lane * lanes, 2),
             "scans_per_s": round(_sustained(done_at), 2),
             "wall_s": round(wall, 2),
             "latency_ms": _percentiles([float(e["latency_ms"]) for e in outcomes]),
@@ -282,6 +287,8 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
             rate = max(sat["scans_per_s"], 0.1) * cfg.load
             lat = lw.phase("latency", scans=cfg.latency_scans or max(20, cfg.scans // 2), rate_per_lane=rate / cfg.lanes,
                            poisson=True)
+            sweep = [lw.phase(f"lanes-{n}", scans=max(4, round(n * cfg.lane_rate * cfg.sweep_seconds)),
+                              rate_per_lane=cfg.lane_rate, poisson=True, lanes=n) for n in cfg.lanes_sweep]
         finally:
             lw.stop()
         base = None
@@ -311,6 +318,8 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
         "bare_engine": bare,
         "phases": {"saturation": _without_samples(sat), "latency": _without_samples(lat),
                    "baseline": None if base is None else _without_samples(base)},
+        "lanes_sweep": [{k: p[k] for k in ("lanes", "offered_scans_per_s", "scans_per_s", "completed", "latency_ms")}
+                        for p in sweep],
     }
     summary["_latencies_ms"] = {"lanewatch": lat["latencies_ms"], "baseline_saturation": base["latencies_ms"] if base else []}
     return summary
@@ -339,22 +348,35 @@ def _machine() -> dict[str, Any]:
 # ---- plots ---------------------------------------------------------------------------------------------------------------
 
 def plot(summary: dict[str, Any], out: Path) -> Path:
-    """Three panels: throughput (lanewatch, baseline, bare engine), latency CDF, CPU-ms per scan by process."""
+    """Four panels: throughput (against lanes when swept), latency CDF, time per stage, CPU per process."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
-    ax = axes[0]
-    names = ["lanewatch", "baseline", "bare engine"]
-    values = [summary["scans_per_s"], summary["baseline_scans_per_s"] or 0, summary["bare_engine_images_per_s"]]
-    ax.bar(names, values, color=["tab:blue", "tab:grey", "tab:green"])
-    for i, v in enumerate(values):
-        ax.text(i, v, f"{v:.1f}", ha="center", va="bottom")
-    ax.set_ylabel("scans/s (engine: images/s)")
-    ax.set_title(f"sustained throughput, {summary['config']['lanes']} lanes")
-    ax = axes[1]
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9.5))
+    ax = axes[0][0]
+    sweep = summary.get("lanes_sweep") or []
+    if sweep:
+        lanes = [p["lanes"] for p in sweep]
+        ax.plot(lanes, [p["offered_scans_per_s"] for p in sweep], "k:", label="offered")
+        ax.plot(lanes, [p["scans_per_s"] for p in sweep], "o-", label="lanewatch, served")
+        ax.axhline(summary["scans_per_s"], color="tab:blue", linestyle="--", label="lanewatch, saturated")
+        if summary["baseline_scans_per_s"]:
+            ax.axhline(summary["baseline_scans_per_s"], color="tab:grey", linestyle="--", label="baseline, saturated")
+        ax.set_xlabel("lanes")
+        ax.set_ylabel("scans/s")
+        ax.set_title("throughput against lanes")
+        ax.legend()
+    else:
+        names = ["lanewatch", "baseline", "bare engine"]
+        values = [summary["scans_per_s"], summary["baseline_scans_per_s"] or 0, summary["bare_engine_images_per_s"]]
+        ax.bar(names, values, color=["tab:blue", "tab:grey", "tab:green"])
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.1f}", ha="center", va="bottom")
+        ax.set_ylabel("scans/s (engine: images/s)")
+        ax.set_title(f"sustained throughput, {summary['config']['lanes']} lanes")
+    ax = axes[0][1]
     for label, values in summary["_latencies_ms"].items():
         if values:
             v = np.sort(values)
@@ -365,20 +387,21 @@ def plot(summary: dict[str, Any], out: Path) -> Path:
     ax.set_ylabel("share of scans")
     ax.set_title(f"latency CDF at {int(100 * summary['latency_load'])} % load (baseline: saturated)")
     ax.legend()
-    ax = axes[2]
     phases = {"lanewatch": summary["phases"]["saturation"], "baseline": summary["phases"]["baseline"]}
-    procs = sorted({p for ph in phases.values() if ph for p in ph["cpu_ms_per_scan"]})
-    x = np.arange(len(procs))
-    for k, (label, ph) in enumerate(phases.items()):
-        if ph:
-            ax.bar(x + 0.4 * k, [ph["cpu_ms_per_scan"].get(p, 0) for p in procs], width=0.4, label=label)
-    ax.set_xticks(x + 0.2, procs, rotation=30)
-    ax.set_ylabel("CPU ms per scan")
-    ax.set_title("where the CPU goes (saturation)")
-    ax.legend()
+    for ax, key, title in ((axes[1][0], "stages", "time per stage, ms per scan (saturation)"),
+                           (axes[1][1], "cpu_ms_per_scan", "CPU ms per scan by process (saturation)")):
+        names = sorted({n for ph in phases.values() if ph for n in ph[key]})
+        y = np.arange(len(names))
+        for k, (label, ph) in enumerate(phases.items()):
+            if ph:
+                ax.barh(y + 0.4 * k, [ph[key].get(n, 0) for n in names], height=0.4, label=label)
+        ax.set_yticks(y + 0.2, names)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.legend()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
 
@@ -390,10 +413,11 @@ def run(args: argparse.Namespace) -> int:
         lanes=args.lanes, scans=args.scans, size=args.size, weights=args.weights, load=args.load,
         max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, detect_procs=args.detect_procs,
         threads=args.threads, formats=args.formats, crop_method=args.crop, seed=args.seed, workdir=args.workdir,
-        baseline=not args.no_baseline, show=lambda line: print(line, file=sys.stderr, flush=True),
+        baseline=not args.no_baseline, lanes_sweep=args.lanes_sweep, lane_rate=args.lane_rate,
+        show=lambda line: print(line, file=sys.stderr, flush=True),
     )
     if args.quick:
-        cfg = replace(cfg, scans=min(cfg.scans, 120), latency_scans=40, drain_timeout_s=60.0)
+        cfg = replace(cfg, scans=min(cfg.scans, 120), latency_scans=40, drain_timeout_s=60.0, sweep_seconds=5.0)
     summary = run_pipeline_bench(cfg)
     if args.plot:
         plot(summary, args.plot)
@@ -423,6 +447,14 @@ def _table(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(positive_int(v) for v in text.split(","))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"expected lane counts like 1,2,4,8, got {text!r}") from None
+    return counts
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pipeline",
@@ -445,6 +477,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", choices=("tdc", "canny", "none"), default="tdc", help="lanewatch's crop method (default tdc)")
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline phase")
+    p.add_argument("--lanes-sweep", type=_counts, default=(), metavar="N,N,...",
+                   help="also run these lane counts at --lane-rate each, for the throughput-against-lanes plot")
+    p.add_argument("--lane-rate", type=float, default=2.0, help="scans/s per lane in the sweep (default 2)")
     p.add_argument("--workdir", type=Path, default=Path(".bench"), help="service logs go under WORKDIR/logs (default .bench)")
     p.add_argument("--quick", action="store_true", help="at most 120 scans and 40 for latency: under a minute or two, for CI and spot checks")
     p.add_argument("--json", type=Path, default=None, help="write the summary here")

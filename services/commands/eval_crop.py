@@ -62,8 +62,9 @@ def run_crop(args: argparse.Namespace) -> int:
         raise ValueError(f"the detector reads {detector.input_format!r} frames but TDC's backbone {mode!r} ones")
     samples = _samples(args)
     with tqdm(total=len(samples), unit="scan", desc="crop", file=sys.stderr, disable=args.quiet) as bar:
+        max_zoom = args.max_zoom if args.max_zoom is not None else float(detector.metadata.get("max_zoom", 1.0)) if detector else None
         results, regions = benchmark(samples, croppers, mode=mode, detector=detector, packed=args.packed,
-                                     max_zoom=args.max_zoom or None, progress=bar.update)
+                                     max_zoom=max_zoom or None, progress=bar.update)
     print(format_table(results))
     payload = {m: dict(r) for m, r in results.items()}
     if "tdc" in results:
@@ -145,9 +146,10 @@ def register(targets: argparse._SubParsersAction) -> None:
                    help="input form when no model decides it (canny/none alone); default rgb")
     c.add_argument("--packed", action="store_true",
                    help="detect on all regions of a frame packed into one canvas (one pass) instead of one canvas each")
-    c.add_argument("--max-zoom", type=float, default=1.0,
+    c.add_argument("--max-zoom", type=float, default=None,
                    help="draw a region at most this many times larger than on the letterboxed full frame; 0: no cap "
-                        "(default 1: the shipped detector, trained on full frames, lost 1.4 mAP points at 1.5 and 5.5 uncapped)")
+                        "(default: the zoom the detector was trained with, from its metadata; 1 for a detector trained "
+                        "on full frames, which lost 1.4 mAP points at 1.5 and 5.5 uncapped)")
     c.add_argument("--detector-threads", type=positive_int, default=None, help="threads of the detector (default: all cores)")
     c.add_argument("--json", type=Path, default=None, help="write the metrics here, keyed by method")
     c.add_argument("--png", type=Path, default=None, help="draw the first frames with each method's regions into this PNG")

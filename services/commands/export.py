@@ -111,11 +111,11 @@ def _load_detector(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def _export_onnx(args: argparse.Namespace, out: Path) -> Path:
+    from models.checkpoint import export_metadata
     from models.export import export_onnx
 
     model, config, extra = _load_detector(args)
-    meta = {"class_names": list(config.class_names), "input_format": extra.get("input_format", "rgb")}
-    return export_onnx(model, out, img_size=config.img_size, metadata=meta)
+    return export_onnx(model, out, img_size=config.img_size, metadata=export_metadata(config, extra))
 
 
 def _export_tensorrt(args: argparse.Namespace) -> int:
