@@ -38,14 +38,14 @@ test-all: $(STAMP)
 # The shipped detector, end to end on the 2-core CPU machine (about 5 min of
 # simulation and 45 min of training); models/weights/README.md is its card.
 DATA := data
-RUN := runs/nano416
+RUN := runs/nano320z
 WEIGHTS := models/weights
 weights: $(STAMP)
 	$(BIN)/lanewatch synth --out $(DATA)/train --count 3000 --seed 1 --workers 2 --format coco --quiet
 	$(BIN)/lanewatch synth --out $(DATA)/val --count 300 --seed 2 --workers 2 --format coco --quiet
-	$(BIN)/lanewatch train --data $(DATA)/train --val $(DATA)/val --size nano --epochs 20 --img-size 416 \
+	$(BIN)/lanewatch train --data $(DATA)/train --val $(DATA)/val --size nano --epochs 28 --img-size 320 --zoom 1,2 \
 		--optimizer adamw --lr 0.0015 --warmup-epochs 1 --seed 0 --out $(RUN)
-	$(BIN)/lanewatch export --weights $(RUN)/best.pt --format pt --out $(WEIGHTS)/aspp_yolo_nano.pt
+	$(BIN)/lanewatch export --weights $(RUN)/best.pt --format pt --img-size 416 --out $(WEIGHTS)/aspp_yolo_nano.pt
 	$(BIN)/lanewatch export --weights $(WEIGHTS)/aspp_yolo_nano.pt --format onnx --out $(WEIGHTS)/aspp_yolo_nano.onnx
 
 # The acceptance check: a fresh test set (seed 99, never used in training), 10 % negatives.

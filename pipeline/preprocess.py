@@ -151,15 +151,18 @@ def canvases_for(
     fill: Sequence[int],
     packed: bool = True,
     max_zoom: float | None = None,
+    zoom_reference: int | None = None,
 ) -> list[tuple[np.ndarray, list[Placement]]]:
     """The detector's canvases for the regions of one frame: one canvas for all (`packed`) or one each.
 
     ``max_zoom`` caps a region's scale at that many times the scale of the
-    whole frame letterboxed to ``size``: a detector has seen objects only as
-    large as its training (zoom crops, scale augmentation) showed them.
+    whole frame letterboxed to ``zoom_reference`` (default ``size``): a
+    detector has seen objects only as large as its training (zoom crops,
+    scale augmentation) showed them, so the reference is its training input
+    size, whatever canvas it runs on now.
     """
     if not regions:
         raise ValueError("no regions to lay out")
-    max_scale = max_zoom * size / max(image.shape[:2]) if max_zoom else None
+    max_scale = max_zoom * (zoom_reference or size) / max(image.shape[:2]) if max_zoom else None
     groups = [list(regions)] if packed else [[r] for r in regions]
     return [pack(image, g, size, fill=fill, max_scale=max_scale) for g in groups]

@@ -60,25 +60,27 @@ class CropSettings(ServiceSettings):
 
 
 class CanvasSpec(NamedTuple):
-    """The detector input the crop service lays regions on."""
+    """The detector input the crop service lays regions on; bags enlarged at most `max_zoom` x the full frame at `zoom_reference`."""
 
     size: int
     input_format: str
     max_zoom: float
     packed: bool
+    zoom_reference: int | None = None
 
 
-def detector_input(weights: Path) -> tuple[int, str, float]:
-    """(input side, input mode, trained zoom) of the detector `weights` (.onnx metadata or .pt config)."""
+def detector_input(weights: Path) -> tuple[int, str, float, int]:
+    """(input side, input mode, trained zoom, training input side) of the detector `weights` (.onnx metadata or .pt)."""
     if weights.suffix == ".onnx":
         from models.export import load_onnx_metadata
 
         meta = load_onnx_metadata(weights)
-        return int(meta["img_size"]), str(meta["input_format"]), float(meta.get("max_zoom", 1.0))
-    from models.checkpoint import load_detector, trained_zoom
+        size = int(meta["img_size"])
+        return size, str(meta["input_format"]), float(meta.get("max_zoom", 1.0)), int(meta.get("train_img_size", size))
+    from models.checkpoint import load_detector, trained_size, trained_zoom
 
     _, config, extra = load_detector(weights)
-    return config.img_size, str(extra.get("input_format", "rgb")), trained_zoom(extra)
+    return config.img_size, str(extra.get("input_format", "rgb")), trained_zoom(extra), trained_size(config, extra)
 
 
 def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropper, str, str]:
@@ -151,7 +153,7 @@ class CropStage(Stage):
         image = network_image(scan, spec.input_format)
         h, w = image.shape[:2]
         laid = canvases_for(image, regions, spec.size, fill=background_for(spec.input_format), packed=spec.packed,
-                            max_zoom=spec.max_zoom)
+                            max_zoom=spec.max_zoom, zoom_reference=spec.zoom_reference)
         outs = []
         for i, (canvas, placements) in enumerate(laid):
             rs = [p.region for p in placements]
@@ -189,8 +191,8 @@ def make_stage(settings: CropSettings) -> Callable[[LaneStateStore, Topics], Cro
         weights = Path(settings.weights)
         if not weights.is_file():
             raise FileNotFoundError(f"canvas output needs the detector weights (its input size and mode); none at {weights}")
-        size, input_format, trained_zoom = detector_input(weights)
-        canvas = CanvasSpec(size, input_format, settings.max_zoom or trained_zoom, settings.pack_regions)
+        size, input_format, trained_zoom, trained_size = detector_input(weights)
+        canvas = CanvasSpec(size, input_format, settings.max_zoom or trained_zoom, settings.pack_regions, trained_size)
         event(log, "canvas output", size=size, input_format=input_format, max_zoom=canvas.max_zoom, packed=canvas.packed)
     return lambda store, topics: CropStage(store, topics, cropper=cropper, mode=mode, method=method,
                                            max_payload_bytes=settings.max_payload_bytes, canvas=canvas)

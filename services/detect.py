@@ -45,11 +45,15 @@ class DetectSettings(ServiceSettings):
 
     weights: Path = Field(DEFAULT_WEIGHTS, description="detector weights: .onnx (ONNX Runtime), .pt (PyTorch), "
                                                          ".engine/.plan (TensorRT)")
-    max_batch: int = Field(8, ge=1, le=256, description="regions per inference batch")
-    max_delay_ms: float = Field(10.0, ge=0, description="longest a region waits for its batch to fill")
+    # chosen by `lanewatch bench batching` on the 2-core machine (README: Benchmarks): the highest saturation
+    # throughput (106 images/s, bare engine 112) whose p99 at half load stayed lowest among the ties
+    max_batch: int = Field(4, ge=1, le=256, description="regions per inference batch")
+    max_delay_ms: float = Field(20.0, ge=0, description="longest a region waits for its batch to fill")
     conf_threshold: float = Field(0.1, ge=0, le=1, description="scores below are dropped before NMS")
     iou_threshold: float = Field(0.45, gt=0, le=1, description="NMS IoU within one region")
     threads: int | None = Field(None, ge=1, description="inference threads (ONNX Runtime intra-op); default all cores")
+    spin: bool = Field(True, description="ONNX Runtime threads busy-wait between batches (lowest latency); turn off "
+                                         "where the other services share the cores")
 
 
 def to_detections(rows: np.ndarray, frame_size: tuple[int, int], class_names: Sequence[str]) -> tuple[Detection, ...]:
@@ -145,7 +149,7 @@ def make_stage(settings: DetectSettings) -> Callable[[LaneStateStore, Topics], D
     weights = Path(settings.weights)
     if not weights.is_file():
         raise FileNotFoundError(f"no detector weights at {weights}: run `make weights`, or set LANEWATCH_WEIGHTS")
-    runtime = load_runtime(weights, threads=settings.threads)
+    runtime = load_runtime(weights, threads=settings.threads, spin=settings.spin)
     engine = f"{runtime_for(weights)}:{weights.stem}"
     event(log, "detector loaded", engine=engine, img_size=runtime.img_size, classes=list(runtime.class_names),
           input_format=runtime.input_format)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import load_detector, trained_zoom
+from models.checkpoint import load_detector, trained_size, trained_zoom
 from models.decode import DetectorWithDecode
 from models.metadata import detector_metadata
 from models.runtime.base import RuntimeBase, RuntimeUnavailable
@@ -66,7 +66,8 @@ class TorchDetector(RuntimeBase):
         """The checkpoint ``path`` from ``models.checkpoint.save_checkpoint``."""
         device = _checked_device(device)
         model, config, extra = load_detector(path, map_location=device)
-        meta = detector_metadata(config, input_format=extra.get("input_format", "rgb"), max_zoom=trained_zoom(extra))
+        meta = detector_metadata(config, input_format=extra.get("input_format", "rgb"), max_zoom=trained_zoom(extra),
+                                   train_img_size=trained_size(config, extra))
         return cls(model, meta, device=device, half=half, compile=compile)
 
     @torch.inference_mode()

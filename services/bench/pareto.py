@@ -79,7 +79,8 @@ def _export(weights: Path, size: int, out_dir: Path) -> Path:
     return path
 
 
-def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_zoom: float) -> tuple[list[np.ndarray], float]:
+def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_zoom: float,
+                    zoom_reference: int) -> tuple[list[np.ndarray], float]:
     from pipeline.preprocess import background_for, canvases_for, unpack
 
     fill = background_for(runtime.input_format)
@@ -89,7 +90,8 @@ def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_z
     for i in range(0, len(frames), batch):
         laid = []
         for image in frames[i : i + batch]:
-            (canvas, placements), = canvases_for(image, tdc(image), size, fill=fill, packed=True, max_zoom=max_zoom)
+            (canvas, placements), = canvases_for(image, tdc(image), size, fill=fill, packed=True, max_zoom=max_zoom,
+                                                      zoom_reference=zoom_reference)
             laid.append((canvas, placements))
         found = runtime.detect_canvases(np.stack([c for c, _ in laid]), conf_threshold=0.001, iou_threshold=0.6)
         out += [unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)]
@@ -135,7 +137,7 @@ def run_pareto(
 
     if weights.suffix != ".pt":
         raise ValueError(f"pareto exports the detector at each input size: give the .pt checkpoint, not {weights.name}")
-    _, mode, trained_zoom = detector_input(weights)
+    _, mode, trained_zoom, trained_size = detector_input(weights)
     max_zoom = max_zoom or trained_zoom
     samples = load_samples(data)[:limit]
     if not samples:
@@ -151,11 +153,12 @@ def run_pareto(
             runtime = load_runtime(_export(weights, size, out_dir), threads=threads)
             known = [s.model_copy(update={"boxes": [b for b in s.boxes if b.label in runtime.class_names]}) for s in samples]
             warm = frames[: min(batch, len(frames))]
-            _lanewatch_pass(runtime, tdc, warm, batch=batch, max_zoom=max_zoom)  # sessions and caches built
+            _lanewatch_pass(runtime, tdc, warm, batch=batch, max_zoom=max_zoom, zoom_reference=trained_size)  # warm-up
             _baseline_pass(runtime, warm[:2])
             for name in ("lanewatch", "baseline"):
                 if name == "lanewatch":
-                    dets, seconds = _lanewatch_pass(runtime, tdc, frames, batch=batch, max_zoom=max_zoom)
+                    dets, seconds = _lanewatch_pass(runtime, tdc, frames, batch=batch, max_zoom=max_zoom,
+                                                    zoom_reference=trained_size)
                 else:
                     dets, seconds = _baseline_pass(runtime, frames)
                 detections = {s.image_id: d for s, d in zip(samples, dets, strict=True)}
@@ -166,7 +169,7 @@ def run_pareto(
                 show(f"# {name:<9} {size:>4} px: mAP@0.5 {point['map50']:.4f}, {point['scans_per_s']:.1f} scans/s")
     result = {
         "data": str(data), "frames": len(frames), "weights": str(weights), "batch": batch, "threads": threads,
-        "max_zoom": max_zoom, "sizes": list(sizes), "points": points,
+        "max_zoom": max_zoom, "zoom_reference": trained_size, "sizes": list(sizes), "points": points,
         "machine": {"cores": CORES, "load_avg_1m": os.getloadavg()[0]},
     }
     return result | speedup_at_equal_map(points["lanewatch"], points["baseline"])
