@@ -65,7 +65,8 @@ def test_killing_one_of_two_detect_workers_loses_no_scan(stack, store, tmp_path)
     ports = [_free_port(), _free_port()]
     logs = [open(tmp_path / f"detect{i}.log", "wb") for i in range(2)]
     workers = [_worker(env, p, log) for p, log in zip(ports, logs)]
-    crop_s = crop.CropSettings(**common, group_id=f"{prefix}-crop", crop_method="none")
+    # the crop service lays regions on the detector's canvas: it must read the same weights as the workers
+    crop_s = crop.CropSettings(**common, group_id=f"{prefix}-crop", crop_method="none", weights=weights)
     alert_s = alert.AlertSettings(**common, group_id=f"{prefix}-alert")
     lanes = [f"lane-f{i}" for i in range(8)]
     rng = np.random.default_rng(0)

@@ -47,7 +47,7 @@ def detect_regions(
     """
     start = time.perf_counter()
     laid = canvases_for(image, regions, runtime.img_size, fill=background_for(runtime.input_format), packed=packed,
-                        max_zoom=max_zoom, zoom_reference=runtime.metadata.get("train_img_size"))
+                        max_zoom=max_zoom, zoom_reference=getattr(runtime, "metadata", {}).get("train_img_size"))
     found = runtime.detect_canvases(np.stack([c for c, _ in laid]), conf_threshold=conf_threshold,
                                     iou_threshold=iou_threshold)
     dets = np.concatenate([unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)])
