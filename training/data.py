@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset

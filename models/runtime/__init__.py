@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.runtime.base import DetectorRuntime, RuntimeBase, RuntimeUnavailable, to_network_batch
+from models.runtime.base import DetectorRuntime, RuntimeBase, RuntimeUnavailable, to_network_batch, usable_cores
 
 __all__ = [
     "RUNTIMES",
@@ -27,6 +27,7 @@ __all__ = [
     "load_runtime",
     "runtime_for",
     "to_network_batch",
+    "usable_cores",
 ]
 
 RUNTIMES = ("onnxruntime", "tensorrt", "torch")

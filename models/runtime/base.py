@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -9,6 +10,12 @@ import numpy as np
 
 from models.metadata import validate_metadata
 from models.nms import postprocess
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity where the OS reports one, else all cores."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 class RuntimeUnavailable(OSError):
@@ -65,8 +72,12 @@ class DetectorRuntime(Protocol):
         uint8 pixels (4x fewer bytes) and normalise on the device.
         """
         return self.detect(
-            to_network_batch(canvases), conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det
+            self.network_batch(canvases), conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det
         )
+
+    def network_batch(self, canvases: np.ndarray) -> np.ndarray:
+        """(N, S, S, C) uint8 canvases -> the float (N, C, S, S) batch `__call__` takes."""
+        return to_network_batch(canvases)
 
 
 def to_network_batch(canvases: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -120,15 +131,8 @@ class RuntimeBase(DetectorRuntime):
             raise ValueError(f"expected uint8 canvases (N, {s}, {s}, {c}), got {canvases.dtype} {canvases.shape}")
         return np.ascontiguousarray(canvases)
 
-    def detect_canvases(
-        self,
-        canvases: np.ndarray,
-        *,
-        conf_threshold: float = 0.25,
-        iou_threshold: float = 0.45,
-        max_det: int = 300,
-    ) -> list[np.ndarray]:
-        """As the Protocol's, normalising into a float buffer kept per batch size (no allocation per batch).
+    def network_batch(self, canvases: np.ndarray) -> np.ndarray:
+        """Checked canvases normalised into a float buffer kept per batch size (no allocation per batch).
 
         The buffer is only read by the runtime call that follows, so reusing it is safe for one caller
         at a time (each service runs one batch at a time).
@@ -138,8 +142,7 @@ class RuntimeBase(DetectorRuntime):
         n, s, _, c = canvases.shape
         if (buf := buffers.get(n)) is None:
             buf = buffers[n] = np.empty((n, c, s, s), np.float32)
-        return self.detect(to_network_batch(canvases, out=buf), conf_threshold=conf_threshold,
-                           iou_threshold=iou_threshold, max_det=max_det)
+        return to_network_batch(canvases, out=buf)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

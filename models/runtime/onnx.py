@@ -14,7 +14,6 @@ on the CPU provider it was no faster than ``session.run`` (medians 31.4 against
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,17 +21,11 @@ import numpy as np
 import onnxruntime as ort
 
 from models.metadata import INPUT_NAME, OUTPUT_NAME, decode_metadata
-from models.runtime.base import RuntimeBase, RuntimeUnavailable
+from models.runtime.base import RuntimeBase, RuntimeUnavailable, usable_cores
 
 CPU_PROVIDERS = ("CPUExecutionProvider",)
 # CPU stays as the fallback for the odd operator the CUDA provider lacks.
 CUDA_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
-
-
-def usable_cores() -> int:
-    """Cores this process may run on: its CPU affinity where the OS reports one, else all cores."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def providers_for(device: str) -> tuple[str, ...]:

@@ -24,7 +24,6 @@ other stages add to it (`lanewatch bench pipeline` measures those).
 from __future__ import annotations
 
 import argparse
-import json
 import queue
 import sys
 import textwrap
@@ -38,10 +37,11 @@ import numpy as np
 
 from pipeline.batcher import DynamicBatcher
 from services.bench.model import (
-    DEFAULT_WEIGHTS, RUNTIMES, bare_engine_throughput, batch_sizes, machine_info, open_runtime, runtime_for,
+    DEFAULT_WEIGHTS, RUNTIMES, bare_engine_throughput, machine_info, open_runtime, runtime_for,
     simulator_canvases,
 )
-from services.commands.args import positive_int
+from services.bench.output import pyplot, save_figure, write_json
+from services.commands.args import fraction, non_negative_floats, positive_float, positive_int, positive_ints
 
 __all__ = ["measure_stream", "plot_points", "recommend", "register", "run"]
 
@@ -189,16 +189,9 @@ def recommend(points: Sequence[Mapping[str, Any]], *, budget_ms: float, tie_tole
 
 
 def plot_points(points: Sequence[Mapping[str, Any]], recommended: Mapping[str, Any], *, budget_ms: float,
-                offered: float, out: Path) -> bool:
-    """Saturation throughput against p99 at the offered load, one line per max_batch; False when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+                offered: float, out: Path) -> Path:
+    """Saturation throughput against p99 at the offered load, one line per max_batch."""
+    fig, ax = pyplot().subplots(figsize=(8, 5.5))
     for mb in sorted({p["max_batch"] for p in points}):
         line = sorted((p for p in points if p["max_batch"] == mb), key=lambda p: p["max_delay_ms"])
         xs, ys = [p["p99_ms"] for p in line], [p["saturation_images_per_s"] for p in line]
@@ -217,38 +210,10 @@ def plot_points(points: Sequence[Mapping[str, Any]], recommended: Mapping[str, A
     ax.set_title("dynamic batching: throughput against tail latency")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return True
+    return save_figure(fig, out)
 
 
 # ---------------------------------------------------------------------------------------------- command
-
-
-def _delays(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(dict.fromkeys(float(v) for v in text.split(",") if v.strip()))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated milliseconds like 0,5,10, got {text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected non-negative milliseconds like 0,5,10, got {text!r}")
-    return values
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 def _table(points: Sequence[Mapping[str, Any]], recommended: Mapping[str, Any]) -> str:
@@ -319,10 +284,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = recommend(points, budget_ms=args.latency_budget_ms, tie_tolerance=args.tie_tolerance)
     plot = None
     if args.plot:
-        if plot_points(points, chosen, budget_ms=args.latency_budget_ms, offered=offered, out=args.plot):
-            plot = str(args.plot)
-        else:
-            print("bench batching: matplotlib is not installed, no plot written", file=sys.stderr)
+        plot = str(plot_points(points, chosen, budget_ms=args.latency_budget_ms, offered=offered, out=args.plot))
     report = {
         "runtime": name, "weights": str(args.weights), "img_size": runtime.img_size, "threads": args.threads,
         "device": args.device, "input_format": runtime.input_format, "machine": machine_info(),
@@ -336,8 +298,7 @@ def run(args: argparse.Namespace) -> int:
     verdict = "" if chosen["within_budget"] else f" (no pair within the {args.latency_budget_ms:g} ms budget: lowest p99)"
     print(f"recommended{verdict}: LANEWATCH_MAX_BATCH={chosen['max_batch']} LANEWATCH_MAX_DELAY_MS={chosen['max_delay_ms']:g}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report)
         print(f"wrote {args.json}")
     if plot:
         print(f"wrote {plot}")
@@ -364,20 +325,20 @@ def register(kinds: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"detector weights (default {DEFAULT_WEIGHTS})")
     p.add_argument("--runtime", choices=RUNTIMES, default=None, help="inference runtime (default: from the weights suffix)")
-    p.add_argument("--max-batch", type=batch_sizes, default=None, help="max_batch values (default 1,2,4,8,16; quick 1,4,16)")
-    p.add_argument("--max-delay-ms", type=_delays, default=None,
+    p.add_argument("--max-batch", type=positive_ints, default=None, help="max_batch values (default 1,2,4,8,16; quick 1,4,16)")
+    p.add_argument("--max-delay-ms", type=non_negative_floats, default=None,
                    help="max_delay_ms values (default 0,5,10,20,40; quick 0,10,40)")
-    p.add_argument("--load", type=_fraction, default=0.5,
+    p.add_argument("--load", type=fraction, default=0.5,
                    help="offered rate for the latency phase, as a fraction of the best saturation throughput (default 0.5)")
-    p.add_argument("--seconds", type=_positive_float, default=None,
+    p.add_argument("--seconds", type=positive_float, default=None,
                    help=f"seconds of arrivals per pair in the saturation phase, at least what {MIN_BATCHES} full "
                         "batches take (default 2; quick 1)")
-    p.add_argument("--load-seconds", type=_positive_float, default=None,
+    p.add_argument("--load-seconds", type=positive_float, default=None,
                    help="seconds of arrivals per pair in the latency phase (default 5; quick 2): "
                         "the p99 rests on the arrivals counted, reported per point")
     p.add_argument("--warmup-s", type=float, default=None,
                    help="seconds at the start of each phase not counted (default 0.5; quick 0.3)")
-    p.add_argument("--latency-budget-ms", type=_positive_float, default=1000.0,
+    p.add_argument("--latency-budget-ms", type=positive_float, default=1000.0,
                    help="p99 the recommendation must stay within (default 1000: alerts reach consoles within a second)")
     p.add_argument("--tie-tolerance", type=float, default=0.05,
                    help="saturation throughputs within this fraction of the best count as tied, lower p99 wins (default 0.05)")

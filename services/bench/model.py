@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import os
 import platform
 import sys
@@ -28,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from services.commands.args import positive_int
+from models.runtime.base import usable_cores
+from services.bench.output import write_json
+from services.commands.args import positive_int, positive_ints
 
 __all__ = [
-    "RUNTIMES", "bare_engine_throughput", "batch_sizes", "machine_info", "open_runtime", "register", "run",
+    "RUNTIMES", "bare_engine_throughput", "machine_info", "open_runtime", "register", "run",
     "runtime_for", "simulator_canvases",
 ]
 
@@ -231,22 +232,11 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu or platform.processor() or platform.machine(), "cores": os.cpu_count(), "gpu": gpu,
+    return {"cpu": cpu or platform.processor() or platform.machine(), "cores": usable_cores(), "gpu": gpu,
             "load_avg_1m": None if load is None else round(load, 2)}
 
 
 # ---------------------------------------------------------------------------------------------- command
-
-
-def batch_sizes(text: str) -> tuple[int, ...]:
-    """argparse type: '1,2,4,8' -> (1, 2, 4, 8), each positive, duplicates dropped, in order."""
-    try:
-        values = tuple(dict.fromkeys(int(v) for v in text.split(",") if v.strip()))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2,4,8, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers like 1,2,4,8, got {text!r}")
-    return values
 
 
 def _img_size(text: str) -> int:
@@ -286,8 +276,7 @@ def run(args: argparse.Namespace) -> int:
           "detect_canvases (normalise + infer + NMS) per batch")
     print(_table(results))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report)
         print(f"wrote {args.json}")
     return 0
 
@@ -310,7 +299,7 @@ def register(kinds: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"detector weights (default {DEFAULT_WEIGHTS})")
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
                    help="inference runtime (default: from the weights suffix: .onnx onnxruntime, .pt torch, .engine tensorrt)")
-    p.add_argument("--batch", type=batch_sizes, default=(1, 2, 4, 8, 16), help="batch sizes to time (default 1,2,4,8,16)")
+    p.add_argument("--batch", type=positive_ints, default=(1, 2, 4, 8, 16), help="batch sizes to time (default 1,2,4,8,16)")
     p.add_argument("--threads", type=positive_int, default=None, help="inference threads (default: all cores)")
     p.add_argument("--device", default=None,
                    help="cpu or cuda[:N] (default: cpu for onnxruntime and torch, cuda for tensorrt)")

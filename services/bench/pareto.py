@@ -21,7 +21,6 @@ scans/s at that mAP. It is null when lanewatch never reaches that mAP.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -32,11 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from services.commands.args import positive_int
+from models.runtime.base import usable_cores
+from services.bench.output import pyplot, save_figure, write_json
+from services.commands.args import positive_int, positive_ints
 
 __all__ = ["register", "run", "run_pareto", "speedup_at_equal_map"]
 
-CORES = len(os.sched_getaffinity(0))
+CORES = usable_cores()
 DEFAULT_SIZES = (256, 320, 416, 512, 640)
 
 
@@ -99,19 +100,12 @@ def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_z
 
 
 def _baseline_pass(runtime, frames: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
-    from pipeline.preprocess import background_for, letterbox
+    from training.inference import detect_frames
 
-    fill = background_for(runtime.input_format)
     out: list[np.ndarray] = []
     start = time.perf_counter()
-    for image in frames:
-        canvas, lb = letterbox(image, runtime.img_size, fill=fill)
-        (det,) = runtime.detect_canvases(canvas[None], conf_threshold=0.001, iou_threshold=0.6)
-        det = det.astype(np.float64)
-        det[:, :4] = lb.to_frame(det[:, :4])
-        det[:, [0, 2]] = det[:, [0, 2]].clip(0, image.shape[1])
-        det[:, [1, 3]] = det[:, [1, 3]].clip(0, image.shape[0])
-        out.append(det)
+    for image in frames:  # one frame per inference call: the naive baseline
+        out += detect_frames(runtime, [image])
     return out, time.perf_counter() - start
 
 
@@ -177,12 +171,7 @@ def run_pareto(
 
 def plot(result: dict[str, Any], out: Path) -> Path:
     """mAP@0.5 against scans/s for both, each point labelled with its input size."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = pyplot().subplots(figsize=(7.5, 5))
     for name, style in (("lanewatch", "o-"), ("baseline", "s--")):
         pts = sorted(result["points"][name], key=lambda p: p["img_size"])
         ax.plot([p["scans_per_s"] for p in pts], [p["map50"] for p in pts], style, label=name)
@@ -197,11 +186,7 @@ def plot(result: dict[str, Any], out: Path) -> Path:
     ax.set_title(f"speed-accuracy frontier ({result['frames']} frames); speed-up at equal mAP: "
                  f"{'n/a' if speedup is None else f'{speedup:.2f}x'}")
     ax.legend()
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -215,21 +200,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"baseline best: mAP {best['map50']:.4f} at {best['img_size']} px, {best['scans_per_s']:.1f} scans/s; lanewatch at that mAP: "
           f"{result['lanewatch_scans_per_s_at_that_map']} scans/s; speedup_at_equal_map {result['speedup_at_equal_map']}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     if args.plot:
         plot(result, args.plot)
     return 0
 
 
 def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes like 256,320,416, got {text!r}") from None
-    if not sizes or any(s <= 0 or s % 32 for s in sizes):
+    sizes = positive_ints(text)
+    if any(s % 32 for s in sizes):
         raise argparse.ArgumentTypeError(f"sizes must be positive multiples of 32, got {text!r}")
-    return tuple(sorted(set(sizes)))
+    return tuple(sorted(sizes))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -26,10 +26,8 @@ the pipeline's efficiency (`scans_per_s / bare_engine_images_per_s`) is measured
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -41,11 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from services.commands.args import frame_size, positive_int, ratio
+from models.runtime.base import usable_cores
+from services.bench.model import machine_info
+from services.bench.output import pyplot, save_figure, write_json
+from services.commands.args import fraction, frame_size, positive_int, positive_ints
 
 __all__ = ["PipelineBench", "register", "run", "run_pipeline_bench"]
 
-CORES = len(os.sched_getaffinity(0))
+CORES = usable_cores()
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
         stack.stop()
     bare = _bare_engine(cfg)
     summary |= {
-        "machine": _machine(),
+        "machine": machine_info(),
         "scans_per_s": sat["scans_per_s"],
         "baseline_scans_per_s": None if base is None else base["scans_per_s"],
         "bare_engine_images_per_s": bare["images_per_s"],
@@ -346,22 +347,11 @@ def _bare_engine(cfg: PipelineBench) -> dict[str, Any]:
     return {"batch": cfg.max_batch, "threads": CORES, "img_size": runtime.img_size, **out}
 
 
-def _machine() -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown")
-    return {"cpu": model, "cores": CORES, "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
-
-
 # ---- plots ---------------------------------------------------------------------------------------------------------------
 
 def plot(summary: dict[str, Any], out: Path) -> Path:
     """Four panels: throughput (against lanes when swept), latency CDF, time per stage, CPU per process."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9.5))
+    fig, axes = pyplot().subplots(2, 2, figsize=(14, 9.5))
     ax = axes[0][0]
     sweep = summary.get("lanes_sweep") or []
     if sweep:
@@ -406,11 +396,7 @@ def plot(summary: dict[str, Any], out: Path) -> Path:
         ax.invert_yaxis()
         ax.set_title(title)
         ax.legend()
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=100)
 
 
 # ---- command ---------------------------------------------------------------------------------------------------------------
@@ -431,8 +417,7 @@ def run(args: argparse.Namespace) -> int:
     public = {k: v for k, v in summary.items() if not k.startswith("_")}
     print(_table(public))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(public, indent=2) + "\n")
+        write_json(args.json, public)
     return 0
 
 
@@ -454,14 +439,6 @@ def _table(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(positive_int(v) for v in text.split(","))
-    except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(f"expected lane counts like 1,2,4,8, got {text!r}") from None
-    return counts
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pipeline",
@@ -474,7 +451,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scans", type=positive_int, default=400, help="scans in each saturation phase (default 400)")
     p.add_argument("--size", type=frame_size, default=(640, 480), help="simulated frame size WxH (default 640x480)")
     p.add_argument("--weights", type=Path, default=Path("models/weights/aspp_yolo_nano.onnx"), help="detector weights (default: shipped)")
-    p.add_argument("--load", type=ratio, default=0.5, help="offered load of the latency phase, share of sustained (default 0.5)")
+    p.add_argument("--load", type=fraction, default=0.5, help="offered load of the latency phase, share of sustained (default 0.5)")
     p.add_argument("--max-batch", type=positive_int, default=PipelineBench.max_batch,
                    help=f"detect service max_batch (default {PipelineBench.max_batch}, the service's)")
     p.add_argument("--max-delay-ms", type=float, default=PipelineBench.max_delay_ms,
@@ -487,7 +464,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", choices=("tdc", "canny", "none"), default="tdc", help="lanewatch's crop method (default tdc)")
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline phase")
-    p.add_argument("--lanes-sweep", type=_counts, default=(), metavar="N,N,...",
+    p.add_argument("--lanes-sweep", type=positive_ints, default=(), metavar="N,N,...",
                    help="also run these lane counts at --lane-rate each, for the throughput-against-lanes plot")
     p.add_argument("--lane-rate", type=float, default=2.0, help="scans/s per lane in the sweep (default 2)")
     p.add_argument("--workdir", type=Path, default=Path(".bench"), help="service logs go under WORKDIR/logs (default .bench)")
