@@ -49,6 +49,7 @@ CANVAS_MAGIC = b"LWC1"
 _CANVAS_HEADER = struct.Struct(">4sHHB")
 # fast PNG: these are transient records, not archives; level 1 is ~5x faster than the default for ~10 % more bytes
 _PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -168,10 +169,14 @@ def decode_scan(
             raise BadPayload("16-bit greyscale PNG is one dual-energy half: send the pair as dual-png16")
     elif data.rfind(JPEG_EOI, max(0, len(data) - 1024)) < 0:  # some encoders pad after EOI
         raise BadPayload("truncated JPEG: no end-of-image marker")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    if _IMREAD_RGB is not None:  # OpenCV 4.10+: decoded straight to RGB, no second pass over the pixels
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _IMREAD_RGB)
+    else:
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        rgb = None if rgb is None else cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
+    if rgb is None:
         raise BadPayload(f"{fmt} payload cannot be decoded")
-    return Scan(fmt, rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return Scan(fmt, rgb=rgb)
 
 
 def _encode(ext: str, image: np.ndarray, params: list[int]) -> bytes:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models.nms import box_iou, postprocess
+from models.nms import box_iou, nms, nms_reference, postprocess
 
 
 def test_box_iou_hand_values():
@@ -101,3 +101,33 @@ def test_many_random_boxes_end_sorted_and_non_overlapping():
         iou = box_iou(same, same)
         np.fill_diagonal(iou, 0)
         assert iou.max() <= 0.5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_opencv_nms_keeps_what_the_numpy_loop_keeps(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 1500))
+    xy = rng.uniform(0, 300, (n, 2))
+    boxes = np.concatenate((xy, xy + rng.uniform(1, 80, (n, 2))), axis=1)
+    scores = rng.uniform(0.001, 1, n).astype(np.float32)
+    if seed % 2:
+        scores = np.round(scores, 2) + 0.001  # many ties: both keep the lower index first
+    for iou in (0.3, 0.6):
+        expected = nms_reference(boxes, scores, iou, max_keep=100)
+        kept = nms(boxes, scores, iou, max_keep=100)
+        assert kept.dtype == np.int64 and len(kept) > 0
+        np.testing.assert_array_equal(kept, expected)
+
+
+def test_nms_hand_case_and_degenerate_inputs():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10]], np.float64)
+    scores = np.array([0.5, 0.9, 0.4, 0.5], np.float32)
+    # box 1 is best and swallows 0 and 3 (IoU 0.68); box 2 overlaps nothing
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.7).tolist() == [1, 0, 2]  # 0 and 3 are identical: the lower index wins
+    assert nms(boxes, scores, 0.5, max_keep=1).tolist() == [1]
+    assert nms(np.zeros((0, 4)), np.zeros(0, np.float32), 0.5).tolist() == []
+    # zero scores and empty boxes go to the NumPy loop, which treats empty boxes as overlapping nothing
+    empty = np.array([[5, 5, 5, 5], [5, 5, 5, 5]], np.float64)
+    assert nms(empty, np.array([0.6, 0.5], np.float32), 0.5).tolist() == [0, 1]
+    assert nms(boxes, np.array([0.5, 0.9, 0.4, 0.0], np.float32), 0.5).tolist() == [1, 2]
