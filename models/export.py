@@ -1,10 +1,12 @@
-"""Export a detector with its decoder to ONNX, with a dynamic batch axis and metadata.
+"""Export a detector with its decoder to ONNX, with dynamic batch and size axes and metadata.
 
-The graph takes ``images`` (N, C_in, S, S) float32 in [0, 1] and gives
+The graph takes ``images`` (N, C_in, H, W) float32 in [0, 1] and gives
 ``detections`` (N, M, 5 + C): (x1, y1, x2, y2) in input pixels, objectness and
-class probabilities, before NMS (``models.nms.postprocess``). The spatial size
-S is fixed at export; only the batch axis is dynamic, which is what the
-batcher and TensorRT optimisation profiles need.
+class probabilities, before NMS (``models.nms.postprocess``). The batch axis is
+dynamic for the batcher and TensorRT optimisation profiles; H and W are free
+(multiples of the largest stride) so that canvases trimmed to their bags run at
+their own size. The metadata's ``img_size`` S is the size the model is meant
+to run at, and the largest side a canvas may have.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def export_onnx(
     metadata: Mapping[str, Any],
     opset: int = 18,
     dynamic_batch: bool = True,
+    dynamic_size: bool = True,
     dynamo: bool = True,
 ) -> Path:
     """Write ``model`` (an ``ASPPYOLO``) plus decoder to ``path`` as ONNX; returns ``path``.
@@ -51,6 +54,9 @@ def export_onnx(
     ``metadata`` must give ``class_names`` and ``input_format`` ("rgb" or "dual");
     ``img_size``, ``strides``, ``anchors``, ``num_classes``, ``in_channels`` and
     ``lanewatch_version`` are taken from the model and arguments unless given.
+    ``dynamic_size``: height and width are free (multiples of the largest stride, up to
+    ``img_size``, the size ``img_size`` in the metadata names), so trimmed canvases run at
+    their own size; TensorRT's optimisation profile still fixes them at ``img_size``.
     ``dynamo=False``, or an ``opset`` below 18, uses the legacy TorchScript exporter;
     it is also the fallback when the torch.export-based one fails.
     """
@@ -81,12 +87,14 @@ def export_onnx(
     try:
         use_dynamo = dynamo and opset >= _DYNAMO_MIN_OPSET
         try:
-            _run_exporter(wrapped, example, path, opset=opset, dynamic_batch=dynamic_batch, dynamo=use_dynamo)
+            _run_exporter(wrapped, example, path, opset=opset, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size,
+                          stride=max(model.strides), dynamo=use_dynamo)
         except Exception as err:  # noqa: BLE001 - any failure of the new exporter: try the legacy one
             if not use_dynamo:
                 raise
             log.warning("torch.export-based ONNX export failed (%s); using the legacy exporter", err)
-            _run_exporter(wrapped, example, path, opset=opset, dynamic_batch=dynamic_batch, dynamo=False)
+            _run_exporter(wrapped, example, path, opset=opset, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size,
+                          stride=max(model.strides), dynamo=False)
     finally:
         model.train(was_training)
 
@@ -120,15 +128,24 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _run_exporter(
-    wrapped: torch.nn.Module, example: torch.Tensor, path: Path, *, opset: int, dynamic_batch: bool, dynamo: bool
+    wrapped: torch.nn.Module, example: torch.Tensor, path: Path, *, opset: int, dynamic_batch: bool, dynamic_size: bool,
+    stride: int, dynamo: bool,
 ) -> None:
     common: dict[str, Any] = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME], "opset_version": opset}
     with _quiet_exporter():
         if dynamo:
-            batch = torch.export.Dim("batch", min=1, max=4096)
-            dynamic_shapes = ({0: batch},) if dynamic_batch else None
-            program = torch.onnx.export(wrapped, (example,), dynamo=True, dynamic_shapes=dynamic_shapes, **common)
+            axes: dict[int, Any] = {}
+            if dynamic_batch:
+                axes[0] = torch.export.Dim("batch", min=1, max=4096)
+            if dynamic_size:  # sides as stride multiples: the graph's strided convolutions stay exact
+                axes[2] = stride * torch.export.Dim("height_cells", min=1, max=4096 // stride)
+                axes[3] = stride * torch.export.Dim("width_cells", min=1, max=4096 // stride)
+            program = torch.onnx.export(wrapped, (example,), dynamo=True, dynamic_shapes=(axes,) if axes else None, **common)
             program.save(str(path), external_data=False)
         else:
-            dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+            names = {0: "batch"} if dynamic_batch else {}
+            if dynamic_size:
+                names |= {2: "height", 3: "width"}
+            out_names = ({0: "batch"} if dynamic_batch else {}) | ({1: "boxes"} if dynamic_size else {})
+            dynamic_axes = {INPUT_NAME: names, OUTPUT_NAME: out_names} if names else None
             torch.onnx.export(wrapped, (example,), str(path), dynamo=False, dynamic_axes=dynamic_axes, **common)

@@ -139,20 +139,25 @@ class RawScan(_ScanIdentity, _Payload):
 
 
 class Placed(_Frozen):
-    """A region laid on a detector canvas: canvas = (frame - (box.x1, box.y1)) * scale + (dx, dy)."""
+    """A region laid on a detector canvas: canvas = (frame - (box.x1, box.y1)) * scale + (dx, dy).
+
+    `transposed`: the canvas was then transposed (x and y swapped) to lie landscape; swap a box's
+    coordinates back before applying the formula.
+    """
 
     box: Box  # the region, in frame pixels
     scale: float = Field(gt=0)
     dx: float = Field(ge=0)
     dy: float = Field(ge=0)
+    transposed: bool = False
 
 
 class CroppedRegion(_ScanIdentity, _Payload):
     """`lanewatch.scans.cropped`: what the detector reads of a scan view.
 
     Either an encoded crop (`format` a scan format, `width` x `height` its size, `box` where it lies in
-    the frame), or the detector's input canvas itself (`format` "canvas-u8", raw pixels of a square
-    `width` x `height` canvas in `input_format`): the crop service has already cut, scaled and laid
+    the frame), or the detector's input canvas itself (`format` "canvas-u8", raw pixels of a
+    `width` x `height` canvas in `input_format`, at most the detector's square): the crop service has already cut, scaled and laid
     the regions (`placements`, one or several bags packed side by side) so the detector stacks canvases
     without decoding anything. `box` is then the union of the placed regions.
     """

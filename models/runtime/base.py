@@ -65,26 +65,32 @@ class DetectorRuntime(Protocol):
         iou_threshold: float = 0.45,
         max_det: int = 300,
     ) -> list[np.ndarray]:
-        """(N, S, S, C_in) uint8 letterboxed canvases -> as `detect`.
+        """(N, H, W, C_in) uint8 canvases, H and W at most S -> as `detect`.
 
         The pipeline's entry point: normalisation (to float in [0, 1], channels
         first) is the runtime's business, so a GPU runtime can upload the
-        uint8 pixels (4x fewer bytes) and normalise on the device.
+        uint8 pixels (4x fewer bytes) and normalise on the device. Canvases
+        smaller than S (trimmed to their bags) run at their own size where the
+        model allows it (`dynamic_size`), else padded below and to the right.
         """
         return self.detect(
             self.network_batch(canvases), conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det
         )
 
     def network_batch(self, canvases: np.ndarray) -> np.ndarray:
-        """(N, S, S, C) uint8 canvases -> the float (N, C, S, S) batch `__call__` takes."""
+        """(N, H, W, C) uint8 canvases -> the float (N, C, H, W) batch `__call__` takes."""
         return to_network_batch(canvases)
 
 
+# The empty belt each input mode pads with (pipeline.preprocess.background_for; models imports no pipeline code).
+PAD_VALUES = {"rgb": (255, 255, 255), "dual": (255, 255, 118)}
+
+
 def to_network_batch(canvases: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """(N, S, S, C) uint8 -> (N, C, S, S) float32 in [0, 1], in one pass, into `out` when given (reused buffers)."""
+    """(N, H, W, C) uint8 -> (N, C, H, W) float32 in [0, 1], in one pass, into `out` when given (reused buffers)."""
     canvases = np.asarray(canvases)
     if canvases.ndim != 4 or canvases.dtype != np.uint8:
-        raise ValueError(f"expected uint8 canvases (N, S, S, C), got {canvases.dtype} {canvases.shape}")
+        raise ValueError(f"expected uint8 canvases (N, H, W, C), got {canvases.dtype} {canvases.shape}")
     n, h, w, c = canvases.shape
     if out is None:
         out = np.empty((n, c, h, w), np.float32)
@@ -95,7 +101,13 @@ def to_network_batch(canvases: np.ndarray, out: np.ndarray | None = None) -> np.
 
 
 class RuntimeBase(DetectorRuntime):
-    """Metadata checked at load and input checks; ``detect`` (call plus NMS) comes from the Protocol."""
+    """Metadata checked at load and input checks; ``detect`` (call plus NMS) comes from the Protocol.
+
+    ``dynamic_size``: the model runs inputs smaller than S (any multiple of its largest stride), as a
+    fully convolutional network exported with free spatial axes does; else every input is S x S.
+    """
+
+    dynamic_size: bool = False
 
     def __init__(self, metadata: Mapping[str, Any]) -> None:
         self.metadata = validate_metadata(metadata)
@@ -114,22 +126,45 @@ class RuntimeBase(DetectorRuntime):
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """(C_in, S, S) of one preprocessed frame."""
+        """(C_in, S, S) of one preprocessed frame at the full input size."""
         return int(self.metadata["in_channels"]), self.img_size, self.img_size
 
+    @property
+    def stride(self) -> int:
+        """The largest stride: input sides must be multiples of it."""
+        return max(int(s) for s in self.metadata["strides"])
+
+    def run_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (H, W) an input of ``height`` x ``width`` (at most S) runs at: itself up to the stride, or S x S."""
+        if not self.dynamic_size:
+            return self.img_size, self.img_size
+        k = self.stride
+        return -(-height // k) * k, -(-width // k) * k
+
     def check_batch(self, batch: np.ndarray) -> np.ndarray:
-        """``batch`` as C-contiguous float32 (N, C_in, S, S), or ValueError."""
-        if batch.ndim != 4 or batch.shape[1:] != self.input_shape:
-            raise ValueError(f"expected a batch (N, {', '.join(map(str, self.input_shape))}), got {batch.shape}")
+        """``batch`` as C-contiguous float32 (N, C_in, H, W), or ValueError; (H, W) must be what `run_size` gives."""
+        c = self.input_shape[0]
+        if batch.ndim != 4 or batch.shape[1] != c or batch.shape[2:] != self.run_size(*batch.shape[2:]) \
+                or max(batch.shape[2:]) > self.img_size:
+            expected = f"(N, {c}, H, W), H and W multiples of {self.stride} up to {self.img_size}" if self.dynamic_size \
+                else f"(N, {', '.join(map(str, self.input_shape))})"
+            raise ValueError(f"expected a batch {expected}, got {batch.shape}")
         return np.ascontiguousarray(batch, dtype=np.float32)
 
     def check_canvases(self, canvases: np.ndarray) -> np.ndarray:
-        """``canvases`` as C-contiguous uint8 (N, S, S, C_in), or ValueError."""
+        """``canvases`` as C-contiguous uint8 (N, H, W, C_in) at `run_size`, padded with the empty belt; or ValueError."""
         canvases = np.asarray(canvases)
         c, s, _ = self.input_shape
-        if canvases.dtype != np.uint8 or canvases.ndim != 4 or canvases.shape[1:] != (s, s, c):
-            raise ValueError(f"expected uint8 canvases (N, {s}, {s}, {c}), got {canvases.dtype} {canvases.shape}")
-        return np.ascontiguousarray(canvases)
+        if canvases.dtype != np.uint8 or canvases.ndim != 4 or canvases.shape[3] != c or max(canvases.shape[1:3]) > s:
+            raise ValueError(f"expected uint8 canvases (N, H, W, {c}), H and W at most {s}, got {canvases.dtype} {canvases.shape}")
+        n, h, w, _ = canvases.shape
+        rh, rw = self.run_size(h, w)
+        if (rh, rw) == (h, w):
+            return np.ascontiguousarray(canvases)
+        padded = np.empty((n, rh, rw, c), np.uint8)
+        padded[:] = np.asarray(PAD_VALUES.get(self.input_format, (255,) * c)[:c], np.uint8)
+        padded[:, :h, :w] = canvases
+        return padded
 
     def network_batch(self, canvases: np.ndarray) -> np.ndarray:
         """Checked canvases normalised into a float buffer kept per batch size (no allocation per batch).
@@ -139,9 +174,11 @@ class RuntimeBase(DetectorRuntime):
         """
         canvases = self.check_canvases(canvases)
         buffers = self.__dict__.setdefault("_net_buffers", {})
-        n, s, _, c = canvases.shape
-        if (buf := buffers.get(n)) is None:
-            buf = buffers[n] = np.empty((n, c, s, s), np.float32)
+        n, h, w, c = canvases.shape
+        if (buf := buffers.get((n, h, w))) is None:
+            if len(buffers) > 64:  # trimmed canvases: a few dozen shapes at most; bound it anyway
+                buffers.clear()
+            buf = buffers[(n, h, w)] = np.empty((n, c, h, w), np.float32)
         return to_network_batch(canvases, out=buf)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

@@ -70,14 +70,18 @@ class OnnxDetector(RuntimeBase):
         self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=list(providers))
         super().__init__(decode_metadata(self.session.get_modelmeta().custom_metadata_map))
         (inp,), (out,) = self.session.get_inputs(), self.session.get_outputs()
-        # Dynamic axes come back as names (str), fixed ones as ints.
-        if inp.name != INPUT_NAME or tuple(inp.shape[1:]) != self.input_shape:
+        # Dynamic axes come back as names (str), fixed ones as ints: free height and width (`export_onnx`'s
+        # default) run trimmed canvases at their own size.
+        spatial = tuple(inp.shape[2:])
+        self.dynamic_size = len(spatial) == 2 and all(isinstance(d, str) for d in spatial)
+        if inp.name != INPUT_NAME or len(inp.shape) != 4 or inp.shape[1] != self.input_shape[0] \
+                or not (self.dynamic_size or spatial == self.input_shape[1:]):
             raise ValueError(f"{path}: input {inp.name} {inp.shape} does not match its metadata {self.input_shape}")
         width = out.shape[-1]
         if out.name != OUTPUT_NAME or (isinstance(width, int) and width != 5 + len(self.class_names)):
             raise ValueError(f"{path}: output {out.name} {out.shape} does not match {len(self.class_names)} classes")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, C_in, S, S) float32 in [0, 1] -> decoded (N, M, 5 + C), before NMS."""
+        """(N, C_in, H, W) float32 in [0, 1] -> decoded (N, M, 5 + C), before NMS."""
         (decoded,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self.check_batch(batch)})
         return decoded

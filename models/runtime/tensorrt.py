@@ -522,7 +522,8 @@ class TensorRTDetector(RuntimeBase):
             if np.dtype(trt.nptype(engine.get_tensor_dtype(name))) != np.float32:
                 raise ValueError(f"{self.path}: tensor {name} is {engine.get_tensor_dtype(name)}, not float32")
         shape = tuple(engine.get_tensor_shape(INPUT_NAME))
-        if shape[1:] != self.input_shape:
+        # -1: a dynamic axis of the ONNX (batch; height and width too), fixed by the profile at S x S
+        if len(shape) != 4 or any(d not in (-1, want) for d, want in zip(shape[1:], self.input_shape, strict=True)):
             raise ValueError(f"{self.path}: input {shape} does not match its metadata {self.input_shape}")
 
     def _normalise_kernel(self) -> Any:

@@ -51,6 +51,7 @@ class TorchDetector(RuntimeBase):
         compile: bool = False,
     ) -> None:
         super().__init__(metadata)
+        self.dynamic_size = not compile  # fully convolutional; a compiled graph would recompile for each new size
         self.device = _checked_device(device)
         if half and self.device.type != "cuda":
             raise ValueError("half precision needs a CUDA device: float16 on the CPU is slower, not faster")
@@ -72,7 +73,7 @@ class TorchDetector(RuntimeBase):
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, C_in, S, S) float32 in [0, 1] -> decoded (N, M, 5 + C), before NMS."""
+        """(N, C_in, H, W) float32 in [0, 1] -> decoded (N, M, 5 + C), before NMS."""
         x = torch.from_numpy(self.check_batch(batch)).to(self.device)
         return self.net(x).float().cpu().numpy()
 

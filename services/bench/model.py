@@ -8,6 +8,9 @@ fixed seed and cycled, so NMS sees the candidate counts real bags give, not thos
 - `infer_only_images_per_s`: the raw `runtime(batch)` call on already-normalised input, without NMS,
   so the cost of the network and of the post-processing can be told apart.
 
+Images/s are N over the median batch time: on a shared machine the odd slow spell skews a mean (seen
+here: means 30 % above medians in one run, not in the next).
+
 Nothing else runs: no decoding, no Kafka, no batching delay. The pipeline benchmark imports
 `bare_engine_throughput` to put its end-to-end figure next to this ceiling at the same batch size.
 """
@@ -166,9 +169,10 @@ def _tile(canvases: np.ndarray, n: int) -> np.ndarray:
 
 
 def _timings(runs_s: Sequence[float], batch: int) -> tuple[float, dict[str, float]]:
+    """(images/s at the median batch time, ms per batch stats): a shared machine's slow spells skew a mean."""
     ms = 1000 * np.asarray(runs_s)
     stats = {"mean": float(ms.mean()), "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
-    return batch * len(ms) / float(ms.sum() / 1000), {k: round(v, 3) for k, v in stats.items()}
+    return 1000 * batch / stats["p50"], {k: round(v, 3) for k, v in stats.items()}
 
 
 def bare_engine_throughput(runtime: Any, batch: int, *, iters: int = 30, warmup: int = 3,

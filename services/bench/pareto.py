@@ -4,13 +4,17 @@ Detector papers compare models by where they sit on the accuracy-speed plane; th
 for the two ways of running one detector on conveyor frames, at each input size (256 ... 640):
 
 - **lanewatch**: task-driven cropping on the frame, the frame's bags packed onto one canvas (enlarged
-  up to the zoom the detector was trained with), canvases batched `--batch` at a time;
+  up to the zoom the detector was trained with) cut to the bags (`--no-trim`: the full square), canvases
+  batched `--batch` at a time, as the crop and detect services do;
 - **baseline**: the whole frame letterboxed onto the canvas, one frame per inference call.
 
 Both run the same weights, exported to ONNX at each size, on the same decoded frames in this process
 (decoding is the same for both and is left out of the timings; the pipeline benchmark measures it).
 Per point: VOC mAP@0.5 of the boxes mapped back to frame pixels, and scans/s (frames over the time of
-cropping, laying out, inference, NMS and mapping back).
+cropping, laying out, inference, NMS and mapping back). Timings are interleaved: every chunk of 48
+frames goes through all ten configurations back to back, in a rotating order, so a slow spell of a
+shared machine (seen here: the same pass 12 to 19 ms per frame from one run to the next) falls on
+every point alike instead of on whichever size was running.
 
 TDC enlarges the luggage, so lanewatch should reach the baseline's best accuracy at a smaller input,
 that is faster. `speedup_at_equal_map` says by how much: lanewatch's scans/s at the baseline's best
@@ -39,6 +43,7 @@ __all__ = ["register", "run", "run_pareto", "speedup_at_equal_map"]
 
 CORES = usable_cores()
 DEFAULT_SIZES = (256, 320, 416, 512, 640)
+CHUNK_BATCHES = 6  # frames per interleaving chunk, in batches
 
 
 def speedup_at_equal_map(lanewatch: Sequence[dict[str, float]], baseline: Sequence[dict[str, float]]) -> dict[str, Any]:
@@ -80,9 +85,19 @@ def _export(weights: Path, size: int, out_dir: Path) -> Path:
     return path
 
 
+def _runtime(weights: Path, size: int, out_dir: Path, threads: int):
+    from models.runtime import load_runtime
+
+    runtime = load_runtime(_export(weights, size, out_dir), threads=threads)
+    if not runtime.dynamic_size:  # a fixed-size export left in --cache-dir by an older lanewatch
+        _export(weights, size, out_dir).unlink()
+        runtime = load_runtime(_export(weights, size, out_dir), threads=threads)
+    return runtime
+
+
 def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_zoom: float,
-                    zoom_reference: int) -> tuple[list[np.ndarray], float]:
-    from pipeline.preprocess import background_for, canvases_for, unpack
+                    zoom_reference: int, trim: bool = True) -> tuple[list[np.ndarray], float]:
+    from pipeline.preprocess import background_for, canvases_for, stack_canvases, unpack
 
     fill = background_for(runtime.input_format)
     size = runtime.img_size
@@ -92,9 +107,10 @@ def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_z
         laid = []
         for image in frames[i : i + batch]:
             (canvas, placements), = canvases_for(image, tdc(image), size, fill=fill, packed=True, max_zoom=max_zoom,
-                                                      zoom_reference=zoom_reference)
+                                                      zoom_reference=zoom_reference, trim=runtime.stride if trim else None)
             laid.append((canvas, placements))
-        found = runtime.detect_canvases(np.stack([c for c, _ in laid]), conf_threshold=0.001, iou_threshold=0.6)
+        canvases = stack_canvases([c for c, _ in laid], fill)
+        found = runtime.detect_canvases(canvases, conf_threshold=0.001, iou_threshold=0.6)
         out += [unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)]
     return out, time.perf_counter() - start
 
@@ -119,10 +135,13 @@ def run_pareto(
     limit: int | None = None,
     max_zoom: float | None = None,
     cache_dir: Path | None = None,
+    trim: bool = True,
     show: Callable[[str], object] = print,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Both curves and the speed-up; see the module docstring."""
-    from models.runtime import load_runtime
+    from tqdm import tqdm
+
     from services.crop import detector_input
     from training.cropping.benchmark import load_tdc
     from training.data import load_samples
@@ -131,7 +150,7 @@ def run_pareto(
 
     if weights.suffix != ".pt":
         raise ValueError(f"pareto exports the detector at each input size: give the .pt checkpoint, not {weights.name}")
-    _, mode, trained_zoom, trained_size = detector_input(weights)
+    _, mode, trained_zoom, trained_size, _ = detector_input(weights)
     max_zoom = max_zoom or trained_zoom
     samples = load_samples(data)[:limit]
     if not samples:
@@ -139,31 +158,43 @@ def run_pareto(
     show(f"# decoding {len(samples)} frames of {data}")
     frames = [load_image(s, mode) for s in samples]
     tdc = load_tdc(weights)
-    points: dict[str, list[dict[str, Any]]] = {"lanewatch": [], "baseline": []}
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(cache_dir or tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for size in sizes:
-            runtime = load_runtime(_export(weights, size, out_dir), threads=threads)
-            known = [s.model_copy(update={"boxes": [b for b in s.boxes if b.label in runtime.class_names]}) for s in samples]
-            warm = frames[: min(batch, len(frames))]
-            _lanewatch_pass(runtime, tdc, warm, batch=batch, max_zoom=max_zoom, zoom_reference=trained_size)  # warm-up
-            _baseline_pass(runtime, warm[:2])
-            for name in ("lanewatch", "baseline"):
-                if name == "lanewatch":
-                    dets, seconds = _lanewatch_pass(runtime, tdc, frames, batch=batch, max_zoom=max_zoom,
-                                                    zoom_reference=trained_size)
-                else:
-                    dets, seconds = _baseline_pass(runtime, frames)
-                detections = {s.image_id: d for s, d in zip(samples, dets, strict=True)}
-                m = evaluate(known, detections, runtime.class_names)["map50"]
-                point = {"img_size": size, "map50": round(float(m), 4), "scans_per_s": round(len(frames) / seconds, 2),
-                         "ms_per_scan": round(1000 * seconds / len(frames), 2)}
-                points[name].append(point)
-                show(f"# {name:<9} {size:>4} px: mAP@0.5 {point['map50']:.4f}, {point['scans_per_s']:.1f} scans/s")
+        runtimes = {size: _runtime(weights, size, out_dir, threads) for size in sizes}
+        class_names = next(iter(runtimes.values())).class_names
+        passes = {
+            "lanewatch": lambda rt, part: _lanewatch_pass(rt, tdc, part, batch=batch, max_zoom=max_zoom,
+                                                          zoom_reference=trained_size, trim=trim),
+            "baseline": _baseline_pass,
+        }
+        configs = [(name, size) for size in sizes for name in passes]
+        for name, size in configs:  # warm-up: first-run allocations stay out of the timings
+            passes[name](runtimes[size], frames[: min(batch, len(frames))])
+        # Every chunk of frames goes through every configuration back to back, in a rotating order: a
+        # shared machine's slow spells then fall on all of them alike, not on whichever size ran then.
+        found: dict[tuple[str, int], list[np.ndarray]] = {c: [] for c in configs}
+        seconds = dict.fromkeys(configs, 0.0)
+        chunk = batch * CHUNK_BATCHES
+        for k, i in enumerate(tqdm(range(0, len(frames), chunk), desc="frontier", unit="chunk", disable=not progress)):
+            part = frames[i : i + chunk]
+            for name, size in configs[k % len(configs):] + configs[: k % len(configs)]:
+                dets, sec = passes[name](runtimes[size], part)
+                found[(name, size)] += dets
+                seconds[(name, size)] += sec
+    known = [s.model_copy(update={"boxes": [b for b in s.boxes if b.label in class_names]}) for s in samples]
+    points: dict[str, list[dict[str, Any]]] = {"lanewatch": [], "baseline": []}
+    for name, size in configs:
+        detections = {s.image_id: d for s, d in zip(samples, found[(name, size)], strict=True)}
+        m = evaluate(known, detections, class_names)["map50"]
+        sec = seconds[(name, size)]
+        point = {"img_size": size, "map50": round(float(m), 4), "scans_per_s": round(len(frames) / sec, 2),
+                 "ms_per_scan": round(1000 * sec / len(frames), 2)}
+        points[name].append(point)
+        show(f"# {name:<9} {size:>4} px: mAP@0.5 {point['map50']:.4f}, {point['scans_per_s']:.1f} scans/s")
     result = {
         "data": str(data), "frames": len(frames), "weights": str(weights), "batch": batch, "threads": threads,
-        "max_zoom": max_zoom, "zoom_reference": trained_size, "sizes": list(sizes), "points": points,
+        "max_zoom": max_zoom, "zoom_reference": trained_size, "trim": trim, "sizes": list(sizes), "points": points,
         "machine": {"cores": CORES, "load_avg_1m": os.getloadavg()[0]},
     }
     return result | speedup_at_equal_map(points["lanewatch"], points["baseline"])
@@ -191,8 +222,8 @@ def plot(result: dict[str, Any], out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     result = run_pareto(args.data, args.weights, sizes=args.sizes, batch=args.batch, threads=args.threads, limit=args.limit,
-                        max_zoom=args.max_zoom, cache_dir=args.cache_dir,
-                        show=lambda line: print(line, file=sys.stderr, flush=True))
+                        max_zoom=args.max_zoom, cache_dir=args.cache_dir, trim=args.trim,
+                        show=lambda line: print(line, file=sys.stderr, flush=True), progress=True)
     print(f"{'size':>5} {'lanewatch mAP':>14} {'scans/s':>9} {'baseline mAP':>13} {'scans/s':>9}")
     for lw, bl in zip(result["points"]["lanewatch"], result["points"]["baseline"], strict=True):
         print(f"{lw['img_size']:>5} {lw['map50']:>14.4f} {lw['scans_per_s']:>9.1f} {bl['map50']:>13.4f} {bl['scans_per_s']:>9.1f}")
@@ -229,6 +260,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=8, help="lanewatch's canvases per inference call (default 8)")
     p.add_argument("--threads", type=positive_int, default=CORES, help=f"ONNX Runtime threads (default {CORES})")
     p.add_argument("--max-zoom", type=float, default=None, help="largest enlargement of a bag (default: the detector's trained zoom)")
+    p.add_argument("--no-trim", dest="trim", action="store_false",
+                   help="lay lanewatch's bags on the full square canvas instead of cutting it to them")
     p.add_argument("--limit", type=positive_int, default=None, help="use the first N frames only")
     p.add_argument("--cache-dir", type=Path, default=None, help="keep the per-size ONNX exports here (default: a temporary folder)")
     p.add_argument("--json", type=Path, default=None, help="write the points and the speed-up here")

@@ -10,17 +10,19 @@ simulated lanes. Three phases, each a fresh ingest run over the same services:
 2. **latency**: Poisson lanes offering `--load` (default 50 %) of the sustained rate; capture-to-outcome
    latency p50/p95/p99 from the alert service's `outcome` events (capture = when ingest stamped the scan).
 3. **baseline**: crop and detect restarted as the naive detector service would run: whole frames (no
-   cropping), one frame per inference (`max_batch` 1, no delay), same broker, same detector, same
-   transport; its saturation scans/s.
+   cropping) letterboxed onto the full square canvas, one frame per inference (`max_batch` 1, no
+   delay), same broker, same detector, same transport; its saturation scans/s.
 
 Each phase also reports time per stage (the services' own `lanewatch_stage_latency_seconds` histograms,
 scraped from their /metrics before and after, as ms per scan), the detect batch-size histogram, and CPU
 use per process (utime + stime from /proc, the broker and Redis included) as CPU-ms per scan: on a
 machine where everything shares the cores, that is where the overhead is.
 
-`bare_engine_images_per_s` is the same runtime, input size, thread count and batch size as the detect
-service used, measured in-process after the services stopped (`services.bench.model`): the ceiling
-the pipeline's efficiency (`scans_per_s / bare_engine_images_per_s`) is measured against.
+`bare_engine_images_per_s` is the same runtime, input size and batch size as the detect service used,
+on full square canvases with all cores, measured in-process before the stack starts and after it
+stopped (`services.bench.model`), the better of the two: the ceiling the pipeline's efficiency
+(`scans_per_s / bare_engine_images_per_s`) is measured against. lanewatch's canvases are cut to
+their bags (`LANEWATCH_TRIM_CANVAS`), so its detector runs fewer pixels per scan than that square.
 """
 
 from __future__ import annotations
@@ -266,6 +268,7 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
     stack = None
     if not settings.embedded:
         raise ValueError("bench pipeline measures the embedded stack: unset LANEWATCH_KAFKA_BOOTSTRAP/LANEWATCH_REDIS_URL")
+    bare_before = _bare_engine(cfg)
     stack = Stack()
     info = stack.start()
     cfg.show(f"# embedded stack: broker {info.kafka_bootstrap} (pid {info.pid}), Redis {info.redis_url} (pid {info.redis_pid})")
@@ -274,8 +277,9 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
     prefixes = {"lanewatch": f"bench-{run_id}-lw", "baseline": f"bench-{run_id}-base"}
     lanewatch_env = service_env(info.kafka_bootstrap, info.redis_url, prefixes["lanewatch"], weights,
                                 {**common, "LANEWATCH_CROP_METHOD": cfg.crop_method})
+    # naive: the whole frame letterboxed onto the full square canvas (not cut to the frame's aspect)
     baseline_env = service_env(info.kafka_bootstrap, info.redis_url, prefixes["baseline"], weights,
-                               {**common, "LANEWATCH_CROP_METHOD": "none"})
+                               {**common, "LANEWATCH_CROP_METHOD": "none", "LANEWATCH_TRIM_CANVAS": "false"})
     lanewatch_detect = {"LANEWATCH_MAX_BATCH": str(cfg.max_batch), "LANEWATCH_MAX_DELAY_MS": str(cfg.max_delay_ms)}
     baseline_detect = {"LANEWATCH_MAX_BATCH": "1", "LANEWATCH_MAX_DELAY_MS": "0"}
     workdir = Path(cfg.workdir)
@@ -304,7 +308,11 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
                 bl.stop()
     finally:
         stack.stop()
-    bare = _bare_engine(cfg)
+    # the ceiling: the better of two measurements, before and after (a slow spell of a shared machine
+    # during one of them must not flatter the efficiency)
+    bare_after = _bare_engine(cfg)
+    bare = dict(max(bare_before, bare_after, key=lambda b: b["images_per_s"] or 0))
+    bare["runs_images_per_s"] = [bare_before["images_per_s"], bare_after["images_per_s"]]
     summary |= {
         "machine": machine_info(),
         "scans_per_s": sat["scans_per_s"],
@@ -341,7 +349,7 @@ def _bare_engine(cfg: PipelineBench) -> dict[str, Any]:
     from models.runtime import load_runtime
     from services.bench.model import bare_engine_throughput
 
-    time.sleep(2.0)  # the services and the stack are gone: let the machine settle
+    time.sleep(2.0)  # the services and the stack are gone (or not started): let the machine settle
     runtime = load_runtime(cfg.weights, threads=CORES)
     out = bare_engine_throughput(runtime, cfg.max_batch, iters=40, warmup=5)
     return {"batch": cfg.max_batch, "threads": CORES, "img_size": runtime.img_size, **out}

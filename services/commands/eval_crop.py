@@ -64,7 +64,7 @@ def run_crop(args: argparse.Namespace) -> int:
     with tqdm(total=len(samples), unit="scan", desc="crop", file=sys.stderr, disable=args.quiet) as bar:
         max_zoom = args.max_zoom if args.max_zoom is not None else float(detector.metadata.get("max_zoom", 1.0)) if detector else None
         results, regions = benchmark(samples, croppers, mode=mode, detector=detector, packed=args.packed,
-                                     max_zoom=max_zoom or None, progress=bar.update)
+                                     max_zoom=max_zoom or None, trim=args.trim, progress=bar.update)
     print(format_table(results))
     payload = {m: dict(r) for m, r in results.items()}
     if "tdc" in results:
@@ -146,6 +146,9 @@ def register(targets: argparse._SubParsersAction) -> None:
                    help="input form when no model decides it (canny/none alone); default rgb")
     c.add_argument("--packed", action="store_true",
                    help="detect on all regions of a frame packed into one canvas (one pass) instead of one canvas each")
+    c.add_argument("--trim", action="store_true",
+                   help="cut each canvas to its regions (sides in multiples of the detector's stride, tall ones turned "
+                        "landscape), as the crop service sends them")
     c.add_argument("--max-zoom", type=float, default=None,
                    help="draw a region at most this many times larger than on the letterboxed full frame; 0: no cap "
                         "(default: the zoom the detector was trained with, from its metadata; 1 for a detector trained "

@@ -131,3 +131,29 @@ def test_canvas_round_trips_without_a_copy_and_checks_its_header():
         decode_canvas(encode_rgb(canvas))
     with pytest.raises(BadPayload, match="unknown payload format"):
         sniff_format(data)  # a canvas is never a scan: ingest refuses it
+
+
+def test_rgb_png_decodes_the_same_through_libspng_and_opencv(monkeypatch):
+    import pipeline.codec as codec
+
+    rng = np.random.default_rng(4)
+    rgb = np.clip(rng.normal(180, 40, (48, 64, 3)), 0, 255).astype(np.uint8)
+    data = encode_rgb(rgb)
+    assert codec.pyspng is not None and codec._spng_rgb8(data) is not None  # the fast path is taken
+    fast = decode_scan(data).rgb
+    monkeypatch.setattr(codec, "pyspng", None)
+    slow = decode_scan(data).rgb
+    np.testing.assert_array_equal(fast, rgb)
+    np.testing.assert_array_equal(slow, rgb)
+    # what libspng does not take (alpha, 16 bits) OpenCV converts; damage is reported either way
+    monkeypatch.undo()
+    rgba = cv2.imencode(".png", np.dstack([rgb[..., ::-1], np.full((48, 64), 255, np.uint8)]))[1].tobytes()
+    assert codec._spng_rgb8(rgba) is None
+    np.testing.assert_array_equal(decode_scan(rgba).rgb, rgb)
+    corrupt = data[:60] + bytes(len(data) - 72) + data[-12:]
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 1  # one bit inside the pixel data: libspng alone would decode garbage
+    for damaged in (corrupt, bytes(flipped)):
+        assert codec._spng_rgb8(damaged) is None
+        with pytest.raises(BadPayload):
+            decode_scan(damaged)

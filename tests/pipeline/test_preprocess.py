@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pipeline.crop.regions import CropRegion
-from pipeline.preprocess import RGB_BACKGROUND, blank, letterbox, pack, resize_into, unpack
+from pipeline.preprocess import RGB_BACKGROUND, blank, letterbox, pack, resize_into, stack_canvases, unpack
 
 
 def belt_image(h: int = 480, w: int = 640, seed: int = 0) -> np.ndarray:
@@ -69,3 +69,46 @@ def test_letterbox_and_pack_map_boxes_back():
     x1, y1, x2, y2 = (round(v) for v in p.canvas_box())
     expected = cv2.resize(image[100:400, 300:600], (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA)
     assert np.abs(packed[y1:y2, x1:x2].astype(int) - expected).mean() < 1.5
+
+
+@pytest.mark.parametrize("boxes", [
+    [(10, 10, 110, 470)],  # one tall bag: laid as is, then turned landscape
+    [(10, 10, 300, 200), (320, 250, 630, 470)],  # two bags packed side by side
+    [(0, 0, 640, 150)],  # a wide strip
+])
+def test_trimmed_canvases_hold_the_bags_and_map_back(boxes):
+    image = belt_image()
+    regions = [CropRegion(x1=x1, y1=y1, x2=x2, y2=y2, confidence=1.0, reason="bag") for x1, y1, x2, y2 in boxes]
+    full, full_placements = pack(image, regions, 416, fill=RGB_BACKGROUND)
+    canvas, placements = pack(image, regions, 416, fill=RGB_BACKGROUND, trim=32)
+    h, w = canvas.shape[:2]
+    assert h % 32 == 0 and w % 32 == 0 and h <= w <= 416 and h * w < 416 * 416
+    assert [p.scale for p in placements] == [p.scale for p in full_placements]  # cutting never shrinks the bags
+    laid = canvas.transpose(1, 0, 2) if placements[0].transposed else canvas  # as laid out, before turning
+    rows = []
+    for k, p in enumerate(placements):
+        x1, y1, x2, y2 = (round(v) for v in p.canvas_box())
+        # the bag's pixels are where the placement says
+        r = p.region
+        nw, nh = round((r.x2 - r.x1) * p.scale), round((r.y2 - r.y1) * p.scale)
+        expected = cv2.resize(image[r.y1 : r.y2, r.x1 : r.x2], (nw, nh), interpolation=cv2.INTER_AREA)
+        assert np.abs(laid[p.dy : p.dy + nh, p.dx : p.dx + nw].astype(int) - expected).mean() < 1.5
+        rows.append([y1, x1, y2, x2, 0.9, k] if p.transposed else [x1, y1, x2, y2, 0.9, k])  # a box as the detector sees it
+    back = unpack(np.array(rows, np.float64), placements)
+    np.testing.assert_allclose(back[:, :4], boxes, atol=3)
+
+
+def test_stack_canvases_pads_below_and_right_with_the_belt():
+    a, b = np.zeros((64, 128, 3), np.uint8), np.ones((96, 96, 3), np.uint8)
+    batch = stack_canvases([a, b], (255, 255, 118))
+    assert batch.shape == (2, 96, 128, 3)
+    assert (batch[0, :64] == 0).all() and (batch[0, 64:] == (255, 255, 118)).all()
+    assert (batch[1, :, :96] == 1).all() and (batch[1, :, 96:] == (255, 255, 118)).all()
+    assert stack_canvases([a, a], (0, 0, 0)).shape == (2, 64, 128, 3)
+
+
+def test_runtimes_pad_with_the_same_belt_as_the_canvases():
+    from models.runtime.base import PAD_VALUES
+    from pipeline.preprocess import background_for
+
+    assert {m: background_for(m) for m in ("rgb", "dual")} == PAD_VALUES

@@ -165,9 +165,36 @@ def test_detect_reads_canvases_in_place_and_maps_boxes_through_their_placements(
     (result,) = stage.handle([_record(T.cropped, meta, encode_canvas(np.full((100, 100, 3), 255, np.uint8)))])
     (knife,) = result[0].message.detections  # canvas box (10, 30, 50, 40): centre (30, 35) in the first bag
     assert (knife.box.x1, knife.box.y1, knife.box.x2, knife.box.y2) == pytest.approx((20, 10, 80, 30))
-    wrong = meta.model_copy(update={"width": 64, "height": 64})
-    (rejected,) = stage.handle([_record(T.cropped, wrong, encode_canvas(np.zeros((64, 64, 3), np.uint8)))])
+    wrong = meta.model_copy(update={"width": 128, "height": 128})
+    (rejected,) = stage.handle([_record(T.cropped, wrong, encode_canvas(np.zeros((128, 128, 3), np.uint8)))])
     assert isinstance(rejected, Rejected) and "same weights" in rejected.reason
+
+
+def test_detect_batches_trimmed_and_transposed_canvases():
+    from pipeline.codec import encode_canvas
+    from pipeline.messages import Placed
+
+    runtime = _FixedBox()
+    stage = DetectStage(None, T, runtime=runtime, engine="fake", max_payload_bytes=2**20)
+    # a 100x60 canvas as laid out, and the same bags on a canvas laid as a column then transposed to 100x60
+    flat = (Placed(box=Box(x1=0, y1=0, x2=80, y2=100), scale=0.5, dx=0, dy=5),)
+    turned = (Placed(box=Box(x1=0, y1=0, x2=80, y2=100), scale=0.5, dx=5, dy=0, transposed=True),)
+    metas = [CroppedRegion.model_validate(_region(0, 1, Box(x1=0, y1=0, x2=80, y2=100), w, h, seq=k).model_copy(
+        update={"format": "canvas-u8", "input_format": "rgb", "placements": placed}).model_dump())
+        for k, (placed, w, h) in enumerate([(flat, 100, 60), (turned, 100, 64)])]
+    canvases = [np.full((m.height, m.width, 3), 255, np.uint8) for m in metas]
+    results = stage.handle([_record(T.cropped, m, encode_canvas(c), k) for k, (m, c) in enumerate(zip(metas, canvases))])
+    assert runtime.batches == [(2, 64, 100, 3)]  # a fixed-size model: one batch, padded below to its taller canvas
+    free = _FixedBox()
+    free.dynamic_size = True  # a model that runs any size: one call per shape, nothing padded
+    DetectStage(None, T, runtime=free, engine="fake", max_payload_bytes=2**20).handle(
+        [_record(T.cropped, m, encode_canvas(c), k) for k, (m, c) in enumerate(zip(metas, canvases))])
+    assert free.batches == [(1, 60, 100, 3), (1, 64, 100, 3)]
+    (knife,) = results[0][0].message.detections  # canvas box (10, 30, 50, 40): centre (30, 35), in the bag
+    assert (knife.box.x1, knife.box.y1, knife.box.x2, knife.box.y2) == pytest.approx((20, 50, 80, 70))
+    # transposed: the box is (30, 10, 40, 50) as laid out, centre (35, 30) in the bag placed at (5, 0)
+    (knife,) = results[1][0].message.detections
+    assert (knife.box.x1, knife.box.y1, knife.box.x2, knife.box.y2) == pytest.approx((50, 20, 70, 100))
 
 
 def test_models_see_their_own_input_mode():

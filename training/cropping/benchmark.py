@@ -63,9 +63,10 @@ def benchmark(
     detector: DetectorRuntime | None = None,
     packed: bool = False,
     max_zoom: float | None = None,
+    trim: bool = False,
     progress: Callable[[int], object] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[CropRegion]]]]:
-    """Metrics per method, and the regions per method and image id; ``packed``, ``max_zoom``: see `detect_regions`."""
+    """Metrics per method, and the regions per method and image id; ``packed``, ``max_zoom``, ``trim``: see `detect_regions`."""
     if not samples:
         raise ValueError("no frames to benchmark on")
     regions: dict[str, dict[str, list[CropRegion]]] = {m: {} for m in croppers}
@@ -76,7 +77,7 @@ def benchmark(
     for cropper in croppers.values():  # first calls build sessions and caches: keep them out of the timings
         rs = cropper(warm)
         if detector is not None:
-            detect_regions(detector, warm, rs, packed=packed, max_zoom=max_zoom)
+            detect_regions(detector, warm, rs, packed=packed, max_zoom=max_zoom, trim=trim)
     for s in samples:
         image = load_image(s, mode)
         for name, cropper in croppers.items():
@@ -84,7 +85,8 @@ def benchmark(
             regions[name][s.image_id] = rs
             crop_s[name] += seconds
             if detector is not None:
-                detections[name][s.image_id], seconds = detect_regions(detector, image, rs, packed=packed, max_zoom=max_zoom)
+                detections[name][s.image_id], seconds = detect_regions(detector, image, rs, packed=packed, max_zoom=max_zoom,
+                                                                       trim=trim)
                 detect_s[name] += seconds
         if progress is not None:
             progress(1)
@@ -98,7 +100,7 @@ def benchmark(
         if detector is not None:
             result["map50"] = evaluate(known, detections[name], detector.class_names)["map50"]
             result["detector_ms_per_frame"] = 1000 * detect_s[name] / n
-            result["packed"], result["max_zoom"] = packed, max_zoom
+            result["packed"], result["max_zoom"], result["trim"] = packed, max_zoom, trim
             result["total_ms_per_frame"] = result["ms_per_frame"] + result["detector_ms_per_frame"]
         results[name] = result
     return results, regions

@@ -25,7 +25,7 @@ import numpy as np
 from models.nms import nms
 from models.runtime import DetectorRuntime
 from pipeline.crop.regions import CropRegion
-from pipeline.preprocess import background_for, canvases_for, unpack
+from pipeline.preprocess import background_for, canvases_for, stack_canvases, unpack
 
 __all__ = ["detect_regions"]
 
@@ -37,18 +37,22 @@ def detect_regions(
     *,
     packed: bool = False,
     max_zoom: float | None = None,
+    trim: bool = False,
     conf_threshold: float = 0.001,
     iou_threshold: float = 0.6,
 ) -> tuple[np.ndarray, float]:
     """Detections (K, 6) rows (x1, y1, x2, y2, score, class_id) in frame pixels, and the seconds it took.
 
     The time covers cutting, scaling, inference and merging: what the detect
-    stage spends on this frame.
+    stage spends on this frame. ``trim``: canvases cut to their regions, as the
+    crop service sends them (`pipeline.preprocess.pack`).
     """
     start = time.perf_counter()
-    laid = canvases_for(image, regions, runtime.img_size, fill=background_for(runtime.input_format), packed=packed,
-                        max_zoom=max_zoom, zoom_reference=getattr(runtime, "metadata", {}).get("train_img_size"))
-    found = runtime.detect_canvases(np.stack([c for c, _ in laid]), conf_threshold=conf_threshold,
+    fill = background_for(runtime.input_format)
+    laid = canvases_for(image, regions, runtime.img_size, fill=fill, packed=packed, max_zoom=max_zoom,
+                        zoom_reference=getattr(runtime, "metadata", {}).get("train_img_size"),
+                        trim=getattr(runtime, "stride", 32) if trim else None)
+    found = runtime.detect_canvases(stack_canvases([c for c, _ in laid], fill), conf_threshold=conf_threshold,
                                     iou_threshold=iou_threshold)
     dets = np.concatenate([unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)])
     if len(regions) > 1 and len(dets):
