@@ -65,19 +65,24 @@ def resize_into(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 _BLANKS: dict[tuple[int, int, tuple[int, ...]], np.ndarray] = {}
 
 
-def blank(size: int | tuple[int, int], fill: Sequence[int]) -> np.ndarray:
-    """A new (h, w, 3) canvas of ``fill`` (``size``: h = w, or (h, w)): a copy of a cached one.
-
-    A memcpy; broadcasting the fill over a 416 px canvas costs ten times that.
-    """
-    h, w = (size, size) if isinstance(size, int) else size
+def _template(h: int, w: int, fill: Sequence[int]) -> np.ndarray:
+    """A cached (h, w, 3) canvas of ``fill``; read it, never write it."""
     key = (h, w, tuple(int(v) for v in fill))
     template = _BLANKS.get(key)
     if template is None:
         if len(_BLANKS) > 256:  # trimmed canvases come in a few dozen shapes; bound it anyway
             _BLANKS.clear()
         template = _BLANKS[key] = np.full((h, w, 3), key[2], np.uint8)
-    return template.copy()
+    return template
+
+
+def blank(size: int | tuple[int, int], fill: Sequence[int]) -> np.ndarray:
+    """A new (h, w, 3) canvas of ``fill`` (``size``: h = w, or (h, w)): a copy of a cached one.
+
+    A memcpy; broadcasting the fill over a 416 px canvas costs ten times that.
+    """
+    h, w = (size, size) if isinstance(size, int) else size
+    return _template(h, w, fill).copy()
 
 
 def stack_canvases(canvases: Sequence[np.ndarray], fill: Sequence[int]) -> np.ndarray:
@@ -92,7 +97,7 @@ def stack_canvases(canvases: Sequence[np.ndarray], fill: Sequence[int]) -> np.nd
     if all(c.shape[:2] == (h, w) for c in canvases):
         return np.stack(canvases)
     out = np.empty((len(canvases), h, w, 3), np.uint8)
-    out[:] = blank((h, w), fill)
+    out[:] = _template(h, w, fill)
     for o, c in zip(out, canvases, strict=True):
         o[: c.shape[0], : c.shape[1]] = c
     return out

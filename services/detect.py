@@ -125,12 +125,10 @@ class DetectStage(Stage):
         a model with free input sizes gets each shape as its own batch. A fixed-size one (TensorRT, an
         older export) pads every canvas to its square anyway: one call.
         """
-        if not getattr(self.runtime, "dynamic_size", False):
-            groups = {None: list(range(len(canvases)))}
-        else:
-            groups = {}
-            for i, c in enumerate(canvases):
-                groups.setdefault(c.shape, []).append(i)
+        by_shape = getattr(self.runtime, "dynamic_size", False)
+        groups: dict[tuple[int, ...] | None, list[int]] = {}
+        for i, c in enumerate(canvases):
+            groups.setdefault(c.shape if by_shape else None, []).append(i)
         rows: list[np.ndarray | None] = [None] * len(canvases)
         for members in groups.values():
             found = self.runtime.detect_canvases(stack_canvases([canvases[i] for i in members], self.fill),

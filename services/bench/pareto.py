@@ -88,9 +88,10 @@ def _export(weights: Path, size: int, out_dir: Path) -> Path:
 def _runtime(weights: Path, size: int, out_dir: Path, threads: int):
     from models.runtime import load_runtime
 
-    runtime = load_runtime(_export(weights, size, out_dir), threads=threads)
+    path = _export(weights, size, out_dir)
+    runtime = load_runtime(path, threads=threads)
     if not runtime.dynamic_size:  # a fixed-size export left in --cache-dir by an older lanewatch
-        _export(weights, size, out_dir).unlink()
+        path.unlink()
         runtime = load_runtime(_export(weights, size, out_dir), threads=threads)
     return runtime
 
@@ -150,8 +151,9 @@ def run_pareto(
 
     if weights.suffix != ".pt":
         raise ValueError(f"pareto exports the detector at each input size: give the .pt checkpoint, not {weights.name}")
-    _, mode, trained_zoom, trained_size, _ = detector_input(weights)
-    max_zoom = max_zoom or trained_zoom
+    detector = detector_input(weights)
+    mode, trained_size = detector.input_format, detector.train_size
+    max_zoom = max_zoom or detector.max_zoom
     samples = load_samples(data)[:limit]
     if not samples:
         raise ValueError(f"no frames in {data}")
