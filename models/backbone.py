@@ -41,6 +41,14 @@ class CSPDarknet(nn.Module):
             outs[name] = x
         return outs["dark3"], outs["dark4"], outs["dark5"]
 
+    def freeze(self, until: str) -> None:
+        """Stop training the stages up to and including ``until``."""
+        if until not in STAGE_NAMES:
+            raise KeyError(f"unknown stage {until!r}; expected one of {STAGE_NAMES}")
+        for stage in STAGE_NAMES[: STAGE_NAMES.index(until) + 1]:
+            for p in getattr(self, stage).parameters():
+                p.requires_grad_(False)
+
     def features(self, x: torch.Tensor, name: str) -> torch.Tensor:
         """The output of stage ``name``, (N, c, H/s, W/s); stages after it are not run."""
         if name not in STAGE_NAMES:

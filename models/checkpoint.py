@@ -20,8 +20,14 @@ FORMAT = "lanewatch.detector"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path: str | Path, model: ASPPYOLO, config: DetectorConfig, *, extra: dict[str, Any]) -> Path:
-    """Write ``model``'s weights, ``config`` and ``extra`` (plain values only) to ``path``."""
+def save_checkpoint(
+    path: str | Path, model: ASPPYOLO, config: DetectorConfig, *, extra: dict[str, Any], half: bool = False
+) -> Path:
+    """Write ``model``'s weights, ``config`` and ``extra`` (plain values only) to ``path``.
+
+    ``half`` stores floating-point tensors as float16 (half the file; release checkpoints): loading copies
+    them back into the float32 model, a relative rounding of at most 2**-11 per weight. Anchors stay exact.
+    """
     if model.num_classes != config.num_classes:
         raise ValueError(f"model has {model.num_classes} classes, config {config.num_classes}")
     path = Path(path)
@@ -32,12 +38,17 @@ def save_checkpoint(path: str | Path, model: ASPPYOLO, config: DetectorConfig, *
             "format_version": FORMAT_VERSION,
             "lanewatch_version": lanewatch_version(),
             "config": config.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "state_dict": {k: _stored(v, half and "anchor" not in k) for k, v in model.state_dict().items()},
             "extra": dict(extra),
         },
         path,
     )
     return path
+
+
+def _stored(tensor: torch.Tensor, half: bool) -> torch.Tensor:
+    tensor = tensor.detach().cpu()
+    return tensor.half() if half and tensor.is_floating_point() else tensor
 
 
 def load_detector(
@@ -74,7 +85,8 @@ def export_metadata(config: DetectorConfig, extra: dict[str, Any]) -> dict[str, 
     training showed objects (zoom crops up to ``max_zoom`` times the full frame at ``train_img_size``).
     """
     return {"class_names": list(config.class_names), "input_format": extra.get("input_format", "rgb"),
-            "max_zoom": trained_zoom(extra), "train_img_size": trained_size(config, extra)}
+            "max_zoom": trained_zoom(extra), "train_img_size": trained_size(config, extra),
+            "backbone": config.backbone, "size": config.size}
 
 
 def trained_size(config: DetectorConfig, extra: dict[str, Any]) -> int:

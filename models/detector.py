@@ -16,12 +16,14 @@ import torch
 from torch import nn
 
 from models.aspp import ASPP
-from models.backbone import STAGE_NAMES, CSPDarknet, build_backbone
+from models.backbone import STAGE_NAMES, build_backbone
 from models.blocks import ACTIVATIONS
 from models.head import YOLOHead
 from models.neck import PAFPN
 
 Size = Literal["nano", "small"]
+Backbone = Literal["cspdarknet", "efficientnet-lite0"]
+BACKBONES: tuple[str, ...] = ("cspdarknet", "efficientnet-lite0")
 Anchors = tuple[tuple[tuple[float, float], ...], ...]
 
 STRIDES = (8, 16, 32)
@@ -72,6 +74,9 @@ class DetectorConfig:
     img_size: int = 416
     in_channels: int = 3
     activation: Literal["silu", "leaky"] = "silu"
+    # "cspdarknet": trained from scratch, sized by ``size``; "efficientnet-lite0": ImageNet-pretrained
+    # (the neck and head are still sized by ``size``)
+    backbone: Backbone = "cspdarknet"
 
     def __post_init__(self) -> None:
         # Accept lists or arrays; store hashable tuples.
@@ -88,6 +93,10 @@ class DetectorConfig:
             raise ValueError(f"img_size must be a multiple of {max(STRIDES)}, got {self.img_size}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.backbone != "cspdarknet" and self.in_channels != 3:
+            raise ValueError(f"the {self.backbone} backbone takes 3-channel input, got in_channels={self.in_channels}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists, str, int and float only: safe for JSON and ``torch.load(weights_only=True)``."""
@@ -115,7 +124,7 @@ class ASPPYOLO(nn.Module):
     config: DetectorConfig | None = None
 
     def __init__(
-        self, backbone: CSPDarknet, aspp: nn.Module, neck: nn.Module, head: YOLOHead, *, anchors: torch.Tensor
+        self, backbone: nn.Module, aspp: nn.Module, neck: nn.Module, head: YOLOHead, *, anchors: torch.Tensor
     ) -> None:
         super().__init__()
         if anchors.shape != (len(STRIDES), head.num_anchors, 2):
@@ -153,14 +162,24 @@ class ASPPYOLO(nn.Module):
         return self.backbone.channels[name]
 
 
-def detector_from_config(config: DetectorConfig) -> ASPPYOLO:
-    """Assemble a freshly initialised ASPP-YOLO from ``config``, kept as ``model.config``."""
+def detector_from_config(config: DetectorConfig, *, pretrained_backbone: bool = False) -> ASPPYOLO:
+    """Assemble a freshly initialised ASPP-YOLO from ``config``, kept as ``model.config``.
+
+    ``pretrained_backbone`` starts a pretrained backbone (efficientnet-lite0) from its ImageNet
+    weights, as training does; a checkpoint's own weights are loaded over a plain one.
+    """
     spec = SIZES[config.size]
     channels = spec.channels()
     act = ACTIVATIONS[config.activation]
-    backbone = build_backbone(
-        channels=channels, depths=spec.depths(), dilations=(1, 1, 2, 2), in_channels=config.in_channels, act=act
-    )
+    backbone: nn.Module
+    if config.backbone == "efficientnet-lite0":
+        from models.lite_backbone import build_lite_backbone
+
+        backbone = build_lite_backbone(pretrained=pretrained_backbone, out5=channels[-1])
+    else:
+        backbone = build_backbone(
+            channels=channels, depths=spec.depths(), dilations=(1, 1, 2, 2), in_channels=config.in_channels, act=act
+        )
     c3, c4, c5 = backbone.out_channels
     model = ASPPYOLO(
         backbone,
@@ -184,9 +203,14 @@ def build_detector(
     img_size: int = 416,
     in_channels: int = 3,
     activation: Literal["silu", "leaky"] = "silu",
+    backbone: Backbone = "cspdarknet",
+    pretrained_backbone: bool = True,
 ) -> ASPPYOLO:
-    """A freshly initialised ASPP-YOLO; ``class_names`` default to ``class0``, ``class1``, ..."""
+    """A freshly initialised ASPP-YOLO; ``class_names`` default to ``class0``, ``class1``, ...
+
+    A pretrained ``backbone`` starts from its ImageNet weights unless ``pretrained_backbone`` is False.
+    """
     names = class_names if class_names is not None else [f"class{i}" for i in range(num_classes)]
     config = DetectorConfig(size=size, num_classes=num_classes, class_names=names, anchors=anchors,
-                            img_size=img_size, in_channels=in_channels, activation=activation)
-    return detector_from_config(config)
+                            img_size=img_size, in_channels=in_channels, activation=activation, backbone=backbone)
+    return detector_from_config(config, pretrained_backbone=pretrained_backbone)

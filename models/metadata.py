@@ -43,6 +43,7 @@ def detector_metadata(config: DetectorConfig, *, input_format: str = "rgb", **mo
         "anchors": config.to_dict()["anchors"],
         "input_format": input_format,
         "size": config.size,
+        "backbone": config.backbone,
         "lanewatch_version": lanewatch_version(),
     }
     meta.update(more)

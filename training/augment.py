@@ -20,6 +20,9 @@ What is (not) done, and why:
   learns the scales that task-driven crops show it in the pipeline.
 - Mosaic (off by default): four frames tiled into one, like bags queued on a
   belt; it helps small data sets but changes the object-size statistics.
+- Archive and sensor degradations (off by default), for detectors that must
+  read other scanners' images: JPEG compression at the qualities scanners and
+  archives use, detector blur, and noise. They change texture, never hue.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "augment",
     "background_for",
     "clip_targets",
+    "degrade",
     "flip",
     "mosaic",
     "rot90",
@@ -62,6 +66,10 @@ class AugmentConfig:
     zoom_focus: float = 0.8  # probability that the zoom window is placed around a random box
     min_size: float = 2.0  # boxes thinner than this (pixels) after clipping are dropped
     min_visible: float = 0.2  # ... and boxes that kept less than this share of their area
+    jpeg: float = 0.0  # probability of a JPEG round trip at a quality drawn from jpeg_quality
+    jpeg_quality: tuple[int, int] = (40, 95)
+    blur: float = 0.0  # probability of a Gaussian blur, sigma 0.5-1.2 px
+    noise: float = 0.0  # probability of additive Gaussian noise, sigma 2-6 grey levels
 
 
 def flip(image: np.ndarray, targets: np.ndarray, *, horizontal: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +194,20 @@ def zoom_crop(
     return out, moved
 
 
+def degrade(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Blur, noise and JPEG compression as `cfg` draws them, in the order a scanner's chain applies them."""
+    if cfg.blur and rng.random() < cfg.blur:
+        image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.5, 1.2)))
+    if cfg.noise and rng.random() < cfg.noise:
+        sigma = float(rng.uniform(2.0, 6.0))
+        image = np.clip(image + rng.normal(0.0, sigma, image.shape).astype(np.float32), 0, 255).astype(np.uint8)
+    if cfg.jpeg and rng.random() < cfg.jpeg:
+        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else image
+    return image
+
+
 def augment(
     image: np.ndarray, targets: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, *, mode: str = "rgb"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -204,5 +226,6 @@ def augment(
     gain = float(rng.uniform(*cfg.gain))
     if gain != 1.0:
         image = attenuation_gain(image, gain, mode=mode)
+    image = degrade(image, rng, cfg) if mode == "rgb" else image
     h, w = image.shape[:2]
     return image, clip_targets(targets, (w, h), min_size=cfg.min_size, min_visible=cfg.min_visible)

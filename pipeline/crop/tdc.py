@@ -37,7 +37,7 @@ from pipeline.crop.artifacts import remove_lines
 from pipeline.crop.profile import energy_map, level_bounds, median_filter, paper_bounds
 from pipeline.crop.regions import FALLBACK_CONFIDENCE, CropRegion, Reason, whole_frame
 
-__all__ = ["BeltReference", "TDCConfig", "TaskDrivenCropper", "tdc_regions"]
+__all__ = ["BELT_TOLERANCE", "BeltReference", "TDCConfig", "TaskDrivenCropper", "border_colour", "tdc_regions"]
 
 Signal = Literal["diff", "level"]
 
@@ -63,16 +63,16 @@ class TDCConfig:
     k: float = 0.15
     signal: Signal = "level"
     kernel: int = 9
-    margin: float = 1.0
+    margin: float = 2.0
     split: bool = True  # one region per bag where empty belt separates them
     min_gap: int = 1  # cells of belt that separate two bags
-    min_part: int = 6  # parts of fewer cells are noise, not bags
+    min_part: int = 16  # parts of fewer cells are noise, not bags
     saturate: float | None = 0.5  # cap cell energy at this quantile of the bag cells' energy; None: linear, as the paper
     grow: bool = True  # push bounds out over bag cells next to them: a knife tip sticking out of a bag stays in
-    bag_level: float = 8.0  # a cell above this many times the belt noise is bag
+    bag_level: float = 4.0  # a cell above this many times the belt noise is bag
     line_level: float = 3.0  # a row above this many times the belt noise across the frame is a scanner line...
     line_width: int = 5  # ...when at most this many cells thick
-    max_regions: int = 4  # more parts than this: noisy, fall back
+    max_regions: int = 8  # more parts than this: noisy, fall back
     flat_level: float = 0.3  # no column above this share of the belt's own feature energy: flat, fall back
     all_bag_share: float = 0.92  # a single part covering this share of both axes: all bag, fall back
 
@@ -305,13 +305,28 @@ class BeltReference:
         return ref
 
 
+BELT_TOLERANCE = 64  # a frame border further than this (any channel) from the input mode's belt is not belt
+
+
+def border_colour(frame: np.ndarray, width: int = 2) -> tuple[int, int, int]:
+    """Per-channel median of the frame's outer ``width``-pixel ring: the belt's colour where most of the rim is belt."""
+    ring = np.concatenate([frame[:width].reshape(-1, 3), frame[-width:].reshape(-1, 3),
+                           frame[:, :width].reshape(-1, 3), frame[:, -width:].reshape(-1, 3)])
+    return tuple(int(v) for v in np.median(ring, axis=0))
+
+
 @dataclass
 class TaskDrivenCropper:
     """A `Cropper`: frame (H, W, 3) uint8 -> bag regions, by TDC on ``extractor``'s feature maps.
 
     ``belt_colour`` is the empty-belt pixel of the input mode (white for
     pseudo-colour); None estimates the belt per frame as the per-channel
-    median of its map.
+    median of its map. Scanners show the empty belt in their own tone (real
+    SIXray scans: white or grey 226), and the features of a grey belt against
+    a white reference read as bag everywhere; so with ``match_belt`` the
+    reference is built for each frame's own belt colour (its border's median,
+    in steps of 4 levels, cached), unless that border is not belt-like (further
+    than `BELT_TOLERANCE` from ``belt_colour``: a bag across the rim).
     ``reference_size`` is the side of the square belt canvas: at least the
     extractor's long side.
     """
@@ -320,20 +335,43 @@ class TaskDrivenCropper:
     config: TDCConfig = field(default_factory=TDCConfig)
     belt_colour: tuple[int, int, int] | None = (255, 255, 255)
     reference_size: int = 256
+    match_belt: bool = True
+    max_references: int = 64
     belt: BeltReference | None = field(init=False, default=None)
+    _references: dict[tuple[int, int, int], BeltReference] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.belt_colour is not None:
-            self.belt = BeltReference(self.extractor, self.belt_colour, self.reference_size)
+            self.belt = self._reference(tuple(self.belt_colour))
+
+    def _reference(self, colour: tuple[int, int, int]) -> BeltReference:
+        ref = self._references.get(colour)
+        if ref is None:
+            if len(self._references) >= self.max_references:  # drop the oldest; the configured belt stays in self.belt
+                self._references.pop(next(iter(self._references)))
+            ref = self._references[colour] = BeltReference(self.extractor, colour, self.reference_size)
+        return ref
+
+    def belt_for(self, frame: np.ndarray) -> BeltReference | None:
+        """The belt reference for this frame: its own belt colour's (``match_belt``), else the configured one."""
+        if self.belt is None or not self.match_belt:
+            return self.belt
+        colour = border_colour(frame)
+        if max(abs(c - d) for c, d in zip(colour, self.belt_colour, strict=True)) > BELT_TOLERANCE:
+            return self.belt
+        return self._reference(tuple(min(255, 4 * round(c / 4)) for c in colour))
 
     def __call__(self, frame: np.ndarray) -> list[CropRegion]:
         features = self.extractor(frame)
-        return self.regions(features, (frame.shape[1], frame.shape[0]))
+        return self.regions(features, (frame.shape[1], frame.shape[0]), belt=self.belt_for(frame))
 
     def regions(
-        self, features: np.ndarray, frame_size: tuple[int, int], config: TDCConfig | None = None
+        self, features: np.ndarray, frame_size: tuple[int, int], config: TDCConfig | None = None,
+        belt: BeltReference | None = None,
     ) -> list[CropRegion]:
-        """The regions from an already computed feature map; ``config`` overrides the cropper's (the ablation sweeps it)."""
-        belt = self.belt.like(*features.shape[1:]) if self.belt is not None else None
+        """The regions from an already computed feature map; ``config`` overrides the cropper's (the ablation sweeps
+        it), ``belt`` the reference (default: the configured belt colour's; `belt_for` gives a frame's own)."""
+        belt = belt or self.belt
+        reference = belt.like(*features.shape[1:]) if belt is not None else None
         shift = float(getattr(self.extractor, "shift", 0.0))
-        return tdc_regions(features, frame_size, belt=belt, config=config or self.config, shift=shift)
+        return tdc_regions(features, frame_size, belt=reference, config=config or self.config, shift=shift)

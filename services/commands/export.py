@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
         from models.checkpoint import save_checkpoint
 
         model, config, extra = _load_detector(args)
-        # a release checkpoint: the (EMA) weights and what describes them, no optimizer or resume state
+        # a release checkpoint: the (EMA) weights, stored in float16, and what describes them; no optimizer
+        # or resume state
         keep = {k: extra[k] for k in ("input_format", "train_config", "epoch", "best_fitness") if k in extra}
         out = args.out or args.weights.with_name(args.weights.stem + "_release.pt")
-        save_checkpoint(out, model, config, extra=keep)
+        save_checkpoint(out, model, config, extra=keep, half=True)
         print(json.dumps({"pt": str(out), "bytes": out.stat().st_size}))
         return 0
     from models.export import load_onnx_metadata

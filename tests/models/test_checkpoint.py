@@ -20,6 +20,23 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     assert torch.load(path, weights_only=True)["config"]["size"] == "nano"
 
 
+def test_half_storage_halves_the_file_and_keeps_the_outputs(tmp_path):
+    model = make_detector("nano", seed=5)
+    full = save_checkpoint(tmp_path / "full.pt", model, model.config, extra={})
+    half = save_checkpoint(tmp_path / "half.pt", model, model.config, extra={}, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    stored = torch.load(half, weights_only=True)["state_dict"]
+    assert stored["anchors"].dtype == torch.float32  # anchors stay exact
+    assert all(v.dtype == torch.float16 for k, v in stored.items() if v.is_floating_point() and k != "anchors")
+    loaded, _, _ = load_detector(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        for a, b in zip(model(x), loaded(x), strict=True):
+            assert not torch.equal(a, b)  # rounded...
+            torch.testing.assert_close(a, b, rtol=0.02, atol=0.05)  # ...but the same detector
+
+
 def test_rejects_foreign_files(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a lanewatch detector"):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from models.runtime import DetectorRuntime
+from pipeline.alerting import DEFAULT_RULES
 from services.cli import main
 from services.commands.detect import scan_samples
 from training.datasets.records import Sample
@@ -37,8 +38,13 @@ def test_export_eval_detect_round(tiny, capsys):
     assert 0.0 <= result["map50"] <= 1.0 and set(result["per_occlusion"]) <= {"OL1", "OL2", "OL3"}
     assert result["objects"] == sum(len(s.boxes) for s in __import__("training.datasets.loader", fromlist=["x"]).load_dataset(root / "data"))
     assert cv2.imread(result["pr_curves_png"]) is not None
+    # scan level: every scan alarms or not under the shipped policy; a set with clean scans gets a ROC
+    sl = result["scan_level"]
+    assert sl["threat_scans"] + sl["clean_scans"] == 12 and sl["clean_scans"] >= 1
+    assert 0.0 <= sl["detection_rate"] <= 1.0 and 0.0 <= sl["false_alarm_rate"] <= 1.0
+    assert sl["policy_thresholds"]["gun"] == DEFAULT_RULES["gun"].threshold and cv2.imread(result["roc_png"]) is not None
 
-    img = sorted((root / "data" / "images").glob("*.png"))[0]
+    img = sorted((root / "data" / "images").glob("*.jpg"))[0]  # the default scanner archives JPEG
     assert main(["detect", "--weights", str(weights), str(img), "--json", str(root / "d.json"), "--draw", str(root / "draw"), "--conf", "0.0"]) == 0
     report = json.loads((root / "d.json").read_text())
     assert report[0]["width"] == 320 and report[0]["height"] == 240

@@ -74,6 +74,7 @@ def ablation(
             start = time.perf_counter()
             features = cropper.extractor(image)
             feature_s[layer] += time.perf_counter() - start
+            belt = cropper.belt_for(image)
             for st in settings:
                 if st[1] != layer:
                     continue
@@ -81,7 +82,7 @@ def ablation(
                 if st[0] == "paper":
                     regions[st][s.image_id] = tdc_regions(features, (s.width, s.height), config=configs[st], shift=cropper.extractor.shift)
                 else:
-                    regions[st][s.image_id] = cropper.regions(features, (s.width, s.height), configs[st])
+                    regions[st][s.image_id] = cropper.regions(features, (s.width, s.height), configs[st], belt=belt)
                 maths_s[st] += time.perf_counter() - start
         if progress is not None:
             progress(1)

@@ -26,7 +26,7 @@ from training.synth.parts import ObjectModel, Part, rect, rounded_rect
 __all__ = ["Bag", "BagKind", "make_bag"]
 
 BagKind = Literal["suitcase", "backpack", "handbag", "tray"]
-_KIND_P: dict[str, float] = {"suitcase": 0.35, "backpack": 0.3, "handbag": 0.15, "tray": 0.2}
+_KIND_P: dict[str, float] = {"suitcase": 0.35, "backpack": 0.35, "handbag": 0.22, "tray": 0.08}
 
 
 @dataclass

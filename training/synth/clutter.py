@@ -4,7 +4,9 @@ Each factory takes a numpy Generator and returns an ObjectModel with
 ``label=None``, its ``kind``, and the sampled parameters in ``meta``; sizes
 and path lengths are those of the real thing (see the ``clutter_*`` modules).
 Frequencies are relative, guessed from what cabin bags hold: clothes and
-cables in most bags, a laptop in many, lead almost never.
+cables in most bags, a laptop in many, lead almost never. The benign metal
+look-alikes of `clutter_tools` (screwdrivers, cutlery, hinges...) are part of
+the catalogue.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from training.synth.clutter_liquids import (
 )
 from training.synth.clutter_personal import make_books, make_clothes, make_shoes, make_umbrella, make_zip_pouch
 from training.synth.clutter_pocket import make_coins, make_glasses_case, make_keys, make_lead, make_pens
+from training.synth.clutter_tools import DENSE_LOOKALIKES, LOOKALIKES
 from training.synth.parts import ObjectModel
 
 __all__ = ["CLUTTER", "DENSE_KINDS", "make_clutter"]
@@ -66,6 +69,9 @@ CLUTTER: dict[str, tuple[Factory, float]] = {
     "batteries": (make_batteries, 0.4),
     "spray_can": (make_spray_can, 0.3),
     "lead": (make_lead, 0.05),
+    # metal things that are not threats but look like them or their parts: they teach specificity.
+    # At their own weights one draw in six would be one; scaled so it is about one in ten.
+    **{kind: (factory, 0.55 * weight) for kind, (factory, weight) in LOOKALIKES.items()},
 }
 
 # Kinds that absorb at least as much of the high-energy beam as about 1 mm of
@@ -74,7 +80,7 @@ DENSE_KINDS: frozenset[str] = frozenset({
     "laptop", "tablet", "phone", "charger", "power_bank", "batteries",
     "bottle", "can", "spray_can", "thermos", "toiletries", "food",
     "shoes", "books", "lead",
-})
+}) | DENSE_LOOKALIKES
 
 _POOLS: dict[bool | None, tuple[list[str], np.ndarray]] = {}
 for _dense in (None, True, False):

@@ -1,29 +1,42 @@
-"""Freeform outlines and recurring sub-assemblies of clutter and bags.
+"""Freeform outlines, recurring sub-assemblies and the shared draws of clutter, bags and threats.
 
 Everything is in cm in the object's own frame, as in ``parts``. Outlines are
 float32 (N, 2) arrays; sub-assemblies (cables, zips, shells, cylinders) are
 lists of Parts, concatenated by the factories and placed with ``moved``.
+``uniform``, ``pick`` and ``chance`` are the factories' draws; ``centred`` and
+``lookalike`` finish an object.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from training.synth.parts import ObjectModel, Part, ellipse, rect, transform
+from training.synth.parts import ObjectModel, Part, ellipse, polygon, rect, transform
 
 __all__ = [
+    "bezier",
     "blob",
     "box_shell",
     "centred",
+    "chance",
     "closed",
     "coil_path",
     "disk",
+    "keyhole",
+    "lookalike",
     "lying_cylinder",
     "moved",
+    "pick",
+    "polyline",
     "pooled_liquid",
+    "ribbon",
+    "rod",
     "smooth_path",
+    "strip",
     "stroke",
     "uniform",
     "upright_cylinder",
@@ -37,6 +50,20 @@ def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
 
 
+def pick(rng: np.random.Generator, options: Sequence[str], p: Sequence[float] | None = None,
+         forced: str | None = None) -> str:
+    """One of the options; a forced one still uses up the draw, so the rest of the object is the same."""
+    drawn = str(options[int(rng.choice(len(options), p=p))])
+    if forced is not None and forced not in options:
+        raise ValueError(f"unknown sub-type {forced!r}; known: {list(options)}")
+    return forced or drawn
+
+
+def chance(rng: np.random.Generator, p: float) -> bool:
+    """True with probability p (one draw)."""
+    return bool(rng.random() < p)
+
+
 def disk(d: float, *, cx: float = 0.0, cy: float = 0.0, n: int = 20) -> np.ndarray:
     """Circle of diameter d as an n-gon."""
     return ellipse(d / 2, d / 2, cx=cx, cy=cy, n=n)
@@ -45,6 +72,56 @@ def disk(d: float, *, cx: float = 0.0, cy: float = 0.0, n: int = 20) -> np.ndarr
 def closed(points: np.ndarray) -> np.ndarray:
     """The outline as a polyline that returns to its first point (for stroking a rim)."""
     return np.concatenate([points, points[:1]]).astype(np.float32)
+
+
+def polyline(*points) -> np.ndarray:
+    """A polyline through the given (x, y) points."""
+    return polygon(points)
+
+
+def bezier(*ctrl, n: int = 16) -> np.ndarray:
+    """Points along the Bezier curve of the control points, (n, 2)."""
+    c = np.asarray(ctrl, np.float64)
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    k = len(c) - 1
+    return polygon(sum(math.comb(k, i) * t**i * (1 - t) ** (k - i) * c[i] for i in range(k + 1)))
+
+
+def ribbon(centre, widths, *, cap_start: float = 0.0, cap_end: float = 0.0, n_cap: int = 6) -> np.ndarray:
+    """Outline of a strip of varying width along a centre line, with optional rounded ends."""
+    c = np.asarray(centre, np.float64)
+    w = np.broadcast_to(np.asarray(widths, np.float64), (len(c),))[:, None] / 2
+    tan = np.gradient(c, axis=0)
+    tan /= np.linalg.norm(tan, axis=1, keepdims=True)
+    nrm = np.stack([-tan[:, 1], tan[:, 0]], 1)
+    phi = np.linspace(0.0, np.pi, n_cap + 2)[1:-1, None]
+
+    def cap(i: int, length: float, sign: float) -> np.ndarray:  # from the left side round to the right
+        return c[i] + nrm[i] * w[i] * np.cos(phi) + sign * tan[i] * length * np.sin(phi)
+
+    return polygon(np.concatenate([c + nrm * w, cap(-1, cap_end, 1.0), (c - nrm * w)[::-1], cap(0, cap_start, -1.0)[::-1]]))
+
+
+def strip(x: np.ndarray, half: np.ndarray, *, butt: float = 0.0) -> np.ndarray:
+    """Outline symmetric about y = 0 with half-width ``half`` over x, its x[0] end rounded by ``butt``."""
+    x, half = np.asarray(x, np.float64), np.asarray(half, np.float64)
+    phi = np.linspace(0.5 * np.pi, 1.5 * np.pi, 9)[1:-1]
+    cap = np.stack([x[0] + butt * np.cos(phi), half[0] * np.sin(phi)], 1)
+    return polygon(np.concatenate([np.stack([x[::-1], half[::-1]], 1), cap, np.stack([x, -half], 1)]))
+
+
+def keyhole(outer: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """One outline for a plate with a hole: the rim, a cut of no width, the hole the other way round."""
+    # the renderer fills one outline per part, so the hole is reached along a zero-width cut
+    def area(p: np.ndarray) -> float:
+        return float(np.sum(p[:, 0] * np.roll(p[:, 1], -1) - np.roll(p[:, 0], -1) * p[:, 1]))
+
+    outer = outer if area(outer) > 0 else outer[::-1]
+    hole = hole if area(hole) < 0 else hole[::-1]
+    d = ((outer[:, None] - hole[None]) ** 2).sum(-1)
+    i, j = np.unravel_index(np.argmin(d), d.shape)
+    h = np.roll(hole, -j, axis=0)
+    return polygon(np.concatenate([outer[: i + 1], h, h[:1], outer[i:]]))
 
 
 def blob(rng: np.random.Generator, w: float, h: float, *, wobble: float = 0.06, squareness: float = 0.0,
@@ -105,6 +182,11 @@ def stroke(material: str, path: np.ndarray, width: float, thickness: float | Non
     """A stroked polyline; a round stroke is as thick as it is wide unless told."""
     return Part(material, thickness if thickness is not None else width, path=np.asarray(path, np.float32),
                 width_cm=width, profile=profile, wall_cm=wall)
+
+
+def rod(material: str, x0: float, x1: float, d: float, *, y: float = 0.0) -> Part:
+    """A round bar of diameter d along y = const."""
+    return stroke(material, polyline((x0, y), (x1, y)), d)
 
 
 def wire(path: np.ndarray, *, jacket_cm: float, core_cm: float, core: str = "copper") -> list[Part]:
@@ -185,3 +267,11 @@ def centred(kind: str, parts: list[Part], meta: dict, *, tilt: bool = True) -> O
     """A benign ObjectModel whose extent is centred on the origin."""
     x0, y0, x1, y1 = ObjectModel(kind, parts).extent_cm()
     return ObjectModel(kind, moved(parts, dx=-(x0 + x1) / 2, dy=-(y0 + y1) / 2), label=None, tilt=tilt, meta=meta)
+
+
+def lookalike(kind: str, sub: str, parts: list[Part], meta: dict, *, tilt: bool = True) -> ObjectModel:
+    """A finished benign look-alike, centred, with its sub-type and longer side (``length_cm``) in meta."""
+    obj = centred(kind, parts, {"subtype": sub, **meta}, tilt=tilt)
+    x0, y0, x1, y1 = obj.extent_cm()
+    obj.meta["length_cm"] = round(max(x1 - x0, y1 - y0), 2)
+    return obj

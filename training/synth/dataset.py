@@ -2,14 +2,21 @@
 
 Layout (read back by `training.datasets.load_dataset`)::
 
-    DIR/images/<stem>.png                 pseudo-colour RGB
+    DIR/images/<stem>.png                 pseudo-colour RGB (.jpg where the scanner profile archives as JPEG)
     DIR/raw/<stem>_high.png, _low.png     16-bit dual-energy pair
     DIR/annotations/<stem>.xml            VOC XML (voc, both)
     DIR/annotations.json                  COCO JSON (coco, both)
+    DIR/scanners.json                     the scanner profiles used, and each frame's
+
+With several scanner profiles, each frame's profile is drawn from
+(seed, index) apart from its content, so the same frame index shows the
+same bags whatever the profile list.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from collections import Counter
@@ -26,6 +33,7 @@ from training.datasets.classes import SIXRAY_D
 from training.datasets.coco import write_coco
 from training.datasets.records import Sample
 from training.datasets.voc import write_voc_xml
+from training.synth.profiles import ScannerProfile
 from training.synth.scene import SceneConfig, generate_frame
 
 __all__ = ["SynthJob", "negative_indices", "synthesize"]
@@ -49,6 +57,21 @@ class SynthJob:
     negatives_ratio: float = 0.1
     fmt: Format = "both"
     scene: SceneConfig = SceneConfig()
+    scanners: tuple[ScannerProfile, ...] = ()  # none: the scene's own profile
+    scanner_weights: tuple[float, ...] = ()  # how often each of `scanners` is drawn (default: equally)
+    jitter: float = 0.0  # per-frame random perturbation of the screen (domain randomisation), 0..1
+
+    def scanner_for(self, index: int) -> ScannerProfile:
+        """The scanner profile frame `index` is rendered with."""
+        if not self.scanners:
+            return self.scene.profile
+        if len(self.scanners) == 1:
+            return self.scanners[0]
+        rng = np.random.default_rng([self.seed, index, 0x5CA])
+        if not self.scanner_weights:
+            return self.scanners[int(rng.integers(len(self.scanners)))]
+        p = np.asarray(self.scanner_weights, np.float64)
+        return self.scanners[int(rng.choice(len(p), p=p / p.sum()))]
 
 
 def negative_indices(count: int, ratio: float, seed: int) -> frozenset[int]:
@@ -61,15 +84,25 @@ def negative_indices(count: int, ratio: float, seed: int) -> frozenset[int]:
 
 def _render_one(job: SynthJob, index: int, negative: bool, writer: ThreadPoolExecutor) -> tuple[Sample, list[Future]]:
     rng = np.random.default_rng([job.seed, index])
-    frame = generate_frame(rng, negative=negative, cfg=job.scene)
+    profile = job.scanner_for(index)
+    if job.jitter:  # drawn apart from the frame's content: the same bags on a perturbed screen
+        profile = profile.jittered(np.random.default_rng([job.seed, index, 0x717]), job.jitter)
+    scene = job.scene if profile is job.scene.profile else dataclasses.replace(job.scene, profile=profile)
+    frame = generate_frame(rng, negative=negative, cfg=scene)
     stem = f"{job.seed:06d}_{index:06d}"
-    image = job.out / "images" / f"{stem}.png"
     high = job.out / "raw" / f"{stem}_high.png"
     low = job.out / "raw" / f"{stem}_low.png"
+    if profile.jpeg_quality is not None:  # the scanner archives its screen images as JPEG, artifacts and all
+        lo, hi = profile.jpeg_quality
+        quality = int(np.random.default_rng([job.seed, index, 0x1BE6]).integers(lo, hi + 1))
+        image, rgb_params = job.out / "images" / f"{stem}.jpg", [cv2.IMWRITE_JPEG_QUALITY, quality]
+    else:
+        image, rgb_params = job.out / "images" / f"{stem}.png", _PNG_RGB
     # encoding and writing release the GIL: they overlap rendering the next frame
     writes = [
         writer.submit(_write_png, path, array, params)
-        for path, array, params in ((image, frame.rgb[..., ::-1], _PNG_RGB), (high, frame.high, _PNG_RAW), (low, frame.low, _PNG_RAW))
+        for path, array, params in ((image, frame.rgb[..., ::-1], rgb_params), (high, frame.high, _PNG_RAW),
+                                    (low, frame.low, _PNG_RAW))
     ]
     h, w = frame.high.shape
     sample = Sample(image_id=stem, width=w, height=h, image=image, high=high, low=low, boxes=frame.boxes, bags=frame.bags)
@@ -130,6 +163,11 @@ def synthesize(job: SynthJob, *, workers: int = 1, progress=None) -> dict:
                 progress and progress(len(part))
     if job.fmt in ("coco", "both"):
         write_coco(samples, SIXRAY_D, job.out / "annotations.json", root=job.out)
+    used = [job.scanner_for(i) for i in range(job.count)]
+    (job.out / "scanners.json").write_text(json.dumps({
+        "profiles": {p.name: p.to_dict() for p in {p.name: p for p in used}.values()},
+        "frames": {f"{job.seed:06d}_{i:06d}": p.name for i, p in enumerate(used)},
+    }, indent=1))
     elapsed = time.perf_counter() - started
     per_class = Counter(b.label for s in samples for b in s.boxes)
     per_level = Counter(b.occlusion for s in samples for b in s.boxes)
@@ -143,6 +181,8 @@ def synthesize(job: SynthJob, *, workers: int = 1, progress=None) -> dict:
         "seconds": round(elapsed, 3),
         "frames_per_s": round(len(samples) / elapsed, 3),
         "megapixels_per_s": round(sum(s.width * s.height for s in samples) / elapsed / 1e6, 3),
+        "scanners": dict(sorted(Counter(p.name for p in used).items())),
+        "jitter": job.jitter,
         "workers": workers,
         "out": str(job.out),
     }

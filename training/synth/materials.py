@@ -27,8 +27,10 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "DEFAULT_SPECTRUM",
     "MATERIALS",
     "Material",
+    "Spectrum",
     "TransmissionTable",
     "basis_coefficients",
     "channel_weights",
@@ -100,31 +102,46 @@ MATERIALS: dict[str, Material] = {
     )
 }
 
-# Spectrum model: 140 kVp, energies 20..139 keV in 1 keV bins.
+# Spectrum model: energies 20..139 keV in 1 keV bins; the tube and filters are a scanner's (`Spectrum`).
 ENERGIES = np.arange(20.0, 140.0, 1.0)
-_KVP = 140.0
-_AL_FILTER_CM = 0.25
-_FRONT_CU_EQ_CM = 0.012  # front scintillator's absorption, as copper
-_INTER_CU_CM = 0.05  # copper filter between the layers
 _E_REF = 60.0
 
 
+@dataclass(frozen=True)
+class Spectrum:
+    """A dual-energy scanner's beam: tube voltage, filtration, and the two detector layers."""
+
+    kvp: float = 140.0
+    al_filter_cm: float = 0.25  # inherent plus added aluminium filtration
+    front_cu_eq_cm: float = 0.012  # front (low-energy) scintillator's absorption, as copper
+    inter_cu_cm: float = 0.05  # copper filter between the layers
+
+    def __post_init__(self) -> None:
+        if not 60.0 <= self.kvp <= 140.0:  # the attenuation tables stop at 150 keV, the energy grid at 139
+            raise ValueError(f"tube voltage must be 60-140 kVp, got {self.kvp}")
+        if min(self.al_filter_cm, self.front_cu_eq_cm, self.inter_cu_cm) < 0:
+            raise ValueError("filter thicknesses must be >= 0")
+
+
+DEFAULT_SPECTRUM = Spectrum()
+
+
 @cache
-def channel_weights() -> tuple[np.ndarray, np.ndarray]:
+def channel_weights(spectrum: Spectrum = DEFAULT_SPECTRUM) -> tuple[np.ndarray, np.ndarray]:
     """Normalised energy-integrating weights (low, high) over the 1 keV energy grid."""
     e = ENERGIES
-    photons = (_KVP - e) / e  # Kramers
-    photons *= np.exp(-MATERIALS["aluminium"].mass_attenuation(e) * 2.7 * _AL_FILTER_CM)
+    photons = np.clip(spectrum.kvp - e, 0.0, None) / e  # Kramers
+    photons *= np.exp(-MATERIALS["aluminium"].mass_attenuation(e) * 2.7 * spectrum.al_filter_cm)
     cu = MATERIALS["copper"].mass_attenuation(e) * 8.96
-    front_abs = 1.0 - np.exp(-cu * _FRONT_CU_EQ_CM)
+    front_abs = 1.0 - np.exp(-cu * spectrum.front_cu_eq_cm)
     low = photons * e * front_abs
-    high = photons * e * (1.0 - front_abs) * np.exp(-cu * _INTER_CU_CM)
+    high = photons * e * (1.0 - front_abs) * np.exp(-cu * spectrum.inter_cu_cm)
     return low / low.sum(), high / high.sum()
 
 
-def effective_energy() -> tuple[float, float]:
+def effective_energy(spectrum: Spectrum = DEFAULT_SPECTRUM) -> tuple[float, float]:
     """Mean photon energy (keV) seen by the low and the high channel (no object)."""
-    low, high = channel_weights()
+    low, high = channel_weights(spectrum)
     return float((low * ENERGIES).sum()), float((high * ENERGIES).sum())
 
 
@@ -182,13 +199,14 @@ class TransmissionTable:
     steps where objects are thin and the eye sees small differences.
     """
 
-    def __init__(self, *, a_p_max: float = 400.0, a_c_max: float = 40.0, steps: int = 1024) -> None:
+    def __init__(self, *, a_p_max: float = 400.0, a_c_max: float = 40.0, steps: int = 1024,
+                 spectrum: Spectrum = DEFAULT_SPECTRUM) -> None:
         self.a_p_max, self.a_c_max, self.steps = a_p_max, a_c_max, steps
         grid = np.linspace(0.0, 1.0, steps) ** 2
         f_p, f_c = basis_functions()
         p = np.exp(-np.outer(grid * a_p_max, f_p))  # (steps, E)
         c = np.exp(-np.outer(grid * a_c_max, f_c))
-        low, high = channel_weights()
+        low, high = channel_weights(spectrum)
         # interleaved (low, high) so one gather fetches both channels
         self.table = np.stack([(p * low) @ c.T, (p * high) @ c.T], axis=-1).astype(np.float32)
         self._flat = self.table.reshape(-1, 2).view(np.complex64).ravel()  # 1-D gathers are fastest
@@ -228,15 +246,15 @@ class TransmissionTable:
 
 
 @cache
-def transmission_table() -> TransmissionTable:
-    """The process-wide transmission table (built once, about 0.1 s)."""
-    return TransmissionTable()
+def transmission_table(spectrum: Spectrum = DEFAULT_SPECTRUM) -> TransmissionTable:
+    """The process-wide transmission table of one spectrum (built once, about 0.1 s)."""
+    return TransmissionTable(spectrum=spectrum)
 
 
-def transmission(name: str, thickness_cm: float) -> tuple[float, float]:
+def transmission(name: str, thickness_cm: float, spectrum: Spectrum = DEFAULT_SPECTRUM) -> tuple[float, float]:
     """(T_low, T_high) of a slab of one material, exact polychromatic sum (no table)."""
     m = MATERIALS[name]
     mu = m.mass_attenuation(ENERGIES) * m.density
-    low, high = channel_weights()
+    low, high = channel_weights(spectrum)
     att = np.exp(-mu * thickness_cm)
     return float((low * att).sum()), float((high * att).sum())

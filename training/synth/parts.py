@@ -13,6 +13,11 @@ polylines; the profile says how the path length varies across the part:
   walls, tubular frames, gun barrels), so its edges look darker than its middle
   the way they do on a real scanner.
 
+``texture`` > 0 modulates the path length by a smooth random field of that
+relative amplitude and ``texture_cm`` feature size (folds and rumples of
+cloth, the grain of food, foam cells), seeded by ``texture_seed`` so a part
+always renders the same.
+
 Helpers build common outlines; all return float32 (N, 2) arrays in cm.
 """
 
@@ -54,6 +59,9 @@ class Part:
     width_cm: float = 0.0
     profile: Profile = "flat"
     wall_cm: float = 0.0
+    texture: float = 0.0
+    texture_cm: float = 2.0
+    texture_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.material not in MATERIALS:
@@ -66,6 +74,8 @@ class Part:
             raise ValueError("thickness_cm must be positive")
         if self.profile == "tube" and self.wall_cm <= 0:
             raise ValueError("a tube needs wall_cm > 0")
+        if not 0.0 <= self.texture <= 1.0 or self.texture_cm <= 0:
+            raise ValueError("texture is a relative amplitude in [0, 1] and texture_cm > 0")
 
     def points(self) -> np.ndarray:
         """The part's defining points (outline or path), (N, 2) cm."""

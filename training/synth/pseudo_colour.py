@@ -5,29 +5,116 @@ more the low-energy channel is absorbed than the high-energy one. That ratio
 R = ln(T_low) / ln(T_high) also drifts with thickness (beam hardening), so,
 like a real scanner, we calibrate against reference materials: for each high-
 channel absorbance a_H we know R for plastic, water, aluminium and steel of
-the thickness that gives that a_H, and interpolate Z_eff between them. Hue
-follows the operator convention (orange organic Z < 10, green mixed 10-18,
-blue metal > 18); brightness follows absorbance; nothing in the beam is white.
+the thickness that gives that a_H, and interpolate Z_eff between them.
+
+The screen is a scanner's own (`Display`, part of a scanner profile): hue
+from Z_eff along the vendor's palette (orange organic, green mixed, blue
+metal, at vendor-specific boundaries), saturation growing with absorbance
+(thin things are pale tints of the background), and brightness from a
+compressive display curve, so a few millimetres of steel are mid-to-dark
+blue and black is kept for what the beam did not cross.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
 
-from training.synth.materials import transmission, zeff
+from training.synth.materials import DEFAULT_SPECTRUM, Spectrum, transmission, zeff
 
-__all__ = ["pseudo_colour", "pseudo_colour_absorbance", "zeff_map"]
+__all__ = ["Display", "display_value", "pseudo_colour", "pseudo_colour_absorbance", "zeff_map"]
 
 _REFERENCES = ("plastic", "water", "aluminium", "steel", "copper")
-_A_MAX = 7.0  # high-channel absorbance beyond which a pixel is black anyway
+_A_MAX = 9.5  # high-channel absorbance where the table stops (T < 1e-4: the read-out floor)
 _A_STEPS = 192
 _R_MIN, _R_MAX, _R_STEPS = 1.0, 8.0, 160
+_LOW_FLOOR = 8.0  # low-channel absorbance (T_L < 3.4e-4: a quantum or two) past which R means nothing
+RGB = tuple[int, int, int]
 
-# Operator palette: (Z_eff, RGB at full saturation)
-_HUES = ((6.0, (250, 150, 20)), (9.0, (240, 170, 40)), (12.0, (100, 190, 50)), (16.0, (60, 170, 110)), (20.0, (40, 110, 230)), (30.0, (30, 70, 210)))
+
+@dataclass(frozen=True)
+class Display:
+    """A scanner screen: palette, display curve, saturation curve and background tone.
+
+    Colour of a thing at high-channel absorbance a and effective atomic number Z:
+    ``V(a) ** g(Z) * ((1 - S(a)) * white + S(a) * palette(Z))`` with
+    ``V(a) = (1 - ln(1 + a / value_knee) / ln(1 + black_at / value_knee)) ** value_gamma``
+    (compressive: fine steps where things are thin, black only at ``black_at``),
+    ``S(a) = saturation_max * (1 - exp(-a / saturation_scale))`` and ``g`` the
+    ``brightness`` exponent over Z (organics stay brighter than metal on most
+    screens). It fades in from the ``background`` tone over the first
+    ``background_fade`` of absorbance, so photon noise on an empty belt keeps the
+    belt's tone. ``palette``: (Z_eff, RGB at full saturation), increasing in Z.
+    ``monochrome`` screens show V alone, in grey. ``z_drift`` shifts the hue
+    towards metal by that much Z per unit of absorbance (up to 3): many
+    vendors' material calibration drifts so with thickness, and thick
+    organics turn green on their screens. ``base`` is what a pale thing fades
+    to: ``white``, or the ``background`` tone (thin things darker than the belt).
+    ``thin_tint`` is the hue thin things of any material take (weight
+    ``exp(-a / thin_scale)``): some screens tint every faint layer alike, as the
+    pale yellow-green of a SIXray scanner's bag fabric. ``sharpen`` is the
+    screen's edge enhancement: an unsharp mask of that amount (Gaussian
+    ``sharpen_sigma_px``) on both absorbances before colouring, which is why
+    wires and rims stand out crisply on operators' screens.
+    """
+
+    background: RGB
+    palette: tuple[tuple[float, RGB], ...]
+    value_knee: float = 0.5
+    black_at: float = 7.0
+    value_gamma: float = 1.0
+    brightness: tuple[tuple[float, float], ...] = ((6.0, 1.0), (30.0, 1.0))
+    z_drift: float = 0.0
+    base: str = "white"
+    thin_tint: RGB | None = None
+    thin_scale: float = 0.15
+    sharpen: float = 0.0
+    sharpen_sigma_px: float = 1.5
+    saturation_scale: float = 0.9
+    saturation_max: float = 0.95
+    background_fade: float = 0.04
+    monochrome: bool = False
+    material_blur: int = 3
+
+    def __post_init__(self) -> None:
+        zs = [z for z, _ in self.palette]
+        if len(zs) < 2 or any(b <= a for a, b in zip(zs, zs[1:])):
+            raise ValueError("palette needs two or more (Z_eff, RGB) stops in increasing Z")
+        for rgb in [self.background] + [c for _, c in self.palette]:
+            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+                raise ValueError(f"colours are three values 0-255, got {rgb}")
+        if not 0 < self.value_knee < self.black_at:
+            raise ValueError("need 0 < value_knee < black_at")
+        if self.saturation_scale <= 0 or not 0 <= self.saturation_max <= 1 or self.value_gamma <= 0:
+            raise ValueError("saturation_scale and value_gamma must be > 0, saturation_max in [0, 1]")
+        if len(self.brightness) < 1 or any(g <= 0 for _, g in self.brightness):
+            raise ValueError("brightness needs (Z_eff, exponent > 0) stops")
+        if self.background_fade <= 0:
+            raise ValueError("background_fade must be > 0")
+        if self.thin_tint is not None and (len(self.thin_tint) != 3 or not all(0 <= v <= 255 for v in self.thin_tint)):
+            raise ValueError(f"thin_tint is three values 0-255, got {self.thin_tint}")
+        if self.sharpen < 0 or self.sharpen_sigma_px <= 0:
+            raise ValueError("sharpen must be >= 0 and sharpen_sigma_px > 0")
+        if self.thin_scale <= 0:
+            raise ValueError("thin_scale must be > 0")
+        if self.base not in ("white", "background"):
+            raise ValueError("base is 'white' or 'background'")
+        if self.material_blur < 1:
+            raise ValueError("material_blur is a box size in pixels, at least 1")
+
+
+def display_value(display: Display, a: np.ndarray) -> np.ndarray:
+    """Brightness in [0, 1] the display curve gives high-channel absorbance a (any shape)."""
+    a = np.maximum(np.asarray(a, np.float64), 0.0)
+    v = 1.0 - np.log1p(a / display.value_knee) / np.log1p(display.black_at / display.value_knee)
+    return np.clip(v, 0.0, 1.0) ** display.value_gamma
+
+
+def _display_saturation(display: Display, a: np.ndarray) -> np.ndarray:
+    return display.saturation_max * (1.0 - np.exp(-np.maximum(a, 0.0) / display.saturation_scale))
 
 
 def _a_grid() -> np.ndarray:
@@ -35,13 +122,13 @@ def _a_grid() -> np.ndarray:
 
 
 @cache
-def _calibration() -> tuple[np.ndarray, np.ndarray]:
+def _calibration(spectrum: Spectrum = DEFAULT_SPECTRUM) -> tuple[np.ndarray, np.ndarray]:
     """Z_eff table over (a_H, R) from the reference materials' exact curves."""
     a_grid = _a_grid()
     thick = np.geomspace(1e-3, 60.0, 160)
     z_refs, r_refs = [], []
     for name in _REFERENCES:
-        tl, th = np.array([transmission(name, t) for t in thick]).T
+        tl, th = np.array([transmission(name, t, spectrum) for t in thick]).T
         a_h, a_l = -np.log(np.maximum(th, 1e-12)), -np.log(np.maximum(tl, 1e-12))
         keep = a_h < 12
         r = np.interp(a_grid, a_h[keep], (a_l / np.maximum(a_h, 1e-9))[keep])
@@ -53,36 +140,55 @@ def _calibration() -> tuple[np.ndarray, np.ndarray]:
     return table.astype(np.float32), r_axis  # (A_STEPS, R_STEPS)
 
 
-@cache
-def _colour_lut() -> np.ndarray:
+# bounded: a jittered display per frame (domain randomisation) must not grow memory without end
+@lru_cache(maxsize=16)
+def _colour_lut(display: Display, spectrum: Spectrum = DEFAULT_SPECTRUM) -> np.ndarray:
     """RGB uint8 table over (a_H index, R index)."""
-    z, _ = _calibration()
-    zs = np.array([h[0] for h in _HUES])
-    rgb = np.stack([np.interp(z, zs, [h[1][c] for h in _HUES]) for c in range(3)], axis=-1)
+    z, _ = _calibration(spectrum)
     a = _a_grid()[:, None, None]
-    # photon noise on empty belt (|a| ~ 0.02) must stay white, as on a scanner screen
-    saturation = 1.0 - np.exp(-np.maximum(a - 0.03, 0.0) / 0.12)
-    value = np.exp(-0.6 * a)
-    colour = value * ((1.0 - saturation) * 255.0 + saturation * rgb)
+    z = z + display.z_drift * np.minimum(a[..., 0], 3.0)
+    zs = np.array([p[0] for p in display.palette])
+    rgb = np.stack([np.interp(z, zs, [p[1][c] for p in display.palette]) for c in range(3)], axis=-1)
+    if display.thin_tint is not None:
+        w = np.exp(-a / display.thin_scale)
+        rgb = (1.0 - w) * rgb + w * np.asarray(display.thin_tint, np.float64)
+    bz, bg_exp = np.array(display.brightness).reshape(-1, 2).T
+    value = display_value(display, a) ** np.interp(z, bz, bg_exp)[..., None]
+    saturation = 0.0 if display.monochrome else _display_saturation(display, a)
+    base = 255.0 if display.base == "white" else np.asarray(display.background, np.float64)
+    colour = value * ((1.0 - saturation) * base + saturation * rgb)
+    # photon noise on an empty belt (|a| ~ 0.02) must keep the belt's tone, as on a scanner screen
+    fade = 1.0 - np.exp(-np.maximum(a, 0.0) / display.background_fade)
+    colour = (1.0 - fade) * np.asarray(display.background, np.float64) + fade * colour
     return np.clip(np.rint(colour), 0, 255).astype(np.uint8)
 
 
-@cache
-def _colour_lut_rgba() -> np.ndarray:
-    lut = _colour_lut().reshape(-1, 3)
+@lru_cache(maxsize=16)
+def _colour_lut_rgba(display: Display, spectrum: Spectrum = DEFAULT_SPECTRUM) -> np.ndarray:
+    lut = _colour_lut(display, spectrum).reshape(-1, 3)
     rgba = np.concatenate([lut, np.full((len(lut), 1), 255, np.uint8)], axis=1)
     return np.ascontiguousarray(rgba).view(np.uint32).ravel()
 
 
-def _indices(a_h: np.ndarray, a_l: np.ndarray) -> np.ndarray:
+def _default_display() -> Display:
+    from training.synth.profiles import default_profile  # profiles import this module
+
+    return default_profile().display
+
+
+def _indices(a_h: np.ndarray, a_l: np.ndarray, blur: int = 3) -> np.ndarray:
     # the material estimate is spatially smoothed, as scanners do: R is noisy where thin
-    sa_h = cv2.blur(a_h, (3, 3))
+    sa_h = cv2.blur(a_h, (blur, blur))
     np.maximum(sa_h, np.float32(1e-3), out=sa_h)
-    r = cv2.divide(cv2.blur(a_l, (3, 3)), sa_h)
+    sa_l = cv2.blur(a_l, (blur, blur))
+    r = cv2.divide(sa_l, sa_h)
     r -= np.float32(_R_MIN)
     r *= np.float32((_R_STEPS - 1) / (_R_MAX - _R_MIN))
     r += np.float32(0.5)
     np.clip(r, 0, _R_STEPS - 1, out=r)
+    # where the low channel reads its floor, R = a_L / a_H only falls as a_H grows and would call thick
+    # steel organic; scanners show what the soft beam cannot cross as metal
+    r[sa_l >= np.float32(_LOW_FLOOR)] = _R_STEPS - 1
     ia = cv2.sqrt(np.maximum(a_h, np.float32(0.0)) * np.float32((_A_STEPS - 1) ** 2 / _A_MAX))
     ia += np.float32(0.5)
     np.minimum(ia, np.float32(_A_STEPS - 1), out=ia)
@@ -92,9 +198,16 @@ def _indices(a_h: np.ndarray, a_l: np.ndarray) -> np.ndarray:
     return idx
 
 
-def pseudo_colour_absorbance(a_high: np.ndarray, a_low: np.ndarray) -> np.ndarray:
-    """RGB uint8 (H, W, 3) from absorbances -ln T (H, W) float32 of both channels."""
-    rgba = np.take(_colour_lut_rgba(), _indices(a_high, a_low))  # one 4-byte gather per pixel
+def pseudo_colour_absorbance(a_high: np.ndarray, a_low: np.ndarray, display: Display | None = None,
+                             spectrum: Spectrum = DEFAULT_SPECTRUM) -> np.ndarray:
+    """RGB uint8 (H, W, 3) from absorbances -ln T (H, W) float32 of both channels, on a scanner's display."""
+    display = display or _default_display()
+    if display.sharpen > 0:
+        k = np.float32(display.sharpen)
+        a_high = cv2.addWeighted(a_high, 1 + k, cv2.GaussianBlur(a_high, (0, 0), display.sharpen_sigma_px), -k, 0)
+        a_low = cv2.addWeighted(a_low, 1 + k, cv2.GaussianBlur(a_low, (0, 0), display.sharpen_sigma_px), -k, 0)
+    idx = _indices(a_high, a_low, display.material_blur)
+    rgba = np.take(_colour_lut_rgba(display, spectrum), idx)  # one 4-byte gather per pixel
     return cv2.cvtColor(rgba.view(np.uint8).reshape(*rgba.shape, 4), cv2.COLOR_RGBA2RGB)
 
 
@@ -102,11 +215,12 @@ def _absorbance(t: np.ndarray) -> np.ndarray:
     return -np.log(np.clip(t, 1e-6, 1.0)).astype(np.float32)
 
 
-def pseudo_colour(t_high: np.ndarray, t_low: np.ndarray) -> np.ndarray:
+def pseudo_colour(t_high: np.ndarray, t_low: np.ndarray, display: Display | None = None,
+                  spectrum: Spectrum = DEFAULT_SPECTRUM) -> np.ndarray:
     """RGB uint8 (H, W, 3) from calibrated transmissions (H, W) in (0, 1]."""
-    return pseudo_colour_absorbance(_absorbance(t_high), _absorbance(t_low))
+    return pseudo_colour_absorbance(_absorbance(t_high), _absorbance(t_low), display, spectrum)
 
 
-def zeff_map(t_high: np.ndarray, t_low: np.ndarray) -> np.ndarray:
+def zeff_map(t_high: np.ndarray, t_low: np.ndarray, spectrum: Spectrum = DEFAULT_SPECTRUM) -> np.ndarray:
     """Estimated effective atomic number per pixel, float32 (H, W)."""
-    return _calibration()[0].ravel()[_indices(_absorbance(t_high), _absorbance(t_low))]
+    return _calibration(spectrum)[0].ravel()[_indices(_absorbance(t_high), _absorbance(t_low))]

@@ -14,9 +14,9 @@ from functools import cache
 import cv2
 import numpy as np
 
-from training.synth.materials import basis_coefficients, transmission_table
+from training.synth.materials import DEFAULT_SPECTRUM, Spectrum, basis_coefficients, transmission_table
 from training.synth.parts import ObjectModel, Part
-from training.synth.pseudo_colour import pseudo_colour_absorbance
+from training.synth.pseudo_colour import Display, pseudo_colour_absorbance
 
 __all__ = ["Detector", "Footprint", "LineIntegrals", "Pose", "preview", "rasterise"]
 
@@ -119,6 +119,25 @@ def _thickness(mask: np.ndarray, part: Part, gain: float, px_per_cm: float) -> n
     return np.float32(part.thickness_cm) * chord * (mask > 0)
 
 
+def _texture(shape: tuple[int, int], part: Part, px_per_cm: float) -> np.ndarray:
+    """A random field of mean about 1 and relative amplitude ``part.texture``, float32 (h, w).
+
+    Half blotches (a smooth field: uneven stuffing, grain), half folds: thin
+    ridges where a second smooth field crosses zero, the crumpled lines that
+    folded cloth draws on a real scan.
+    """
+    h, w = shape
+    step = max(part.texture_cm * px_per_cm, 2.0)
+    gh, gw = int(h / step) + 2, int(w / step) + 2
+    grid = np.random.default_rng(part.texture_seed).standard_normal((2, gh, gw)).astype(np.float32)
+    size = (int(gw * step), int(gh * step))
+    blotch = cv2.resize(grid[0], size, interpolation=cv2.INTER_CUBIC)[:h, :w]
+    folds = cv2.resize(grid[1], size, interpolation=cv2.INTER_CUBIC)[:h, :w]
+    ridges = np.exp(np.float32(-3.0) * np.abs(folds))
+    field = np.float32(0.3) * blotch + np.float32(1.4) * ridges - np.float32(0.45)
+    return np.maximum(1.0 + np.float32(part.texture) * field, 0.0)
+
+
 def rasterise(obj: ObjectModel, pose: Pose, frame_shape: tuple[int, int]) -> Footprint | None:
     """Line integrals of a posed object, clipped to the frame; None if nothing lands in it."""
     posed = [(p, pose.apply(p.points())) for p in obj.parts]
@@ -157,6 +176,8 @@ def rasterise(obj: ObjectModel, pose: Pose, frame_shape: tuple[int, int]) -> Foo
         t = _thickness(mask, part, min(gain, 2.5), pose.px_per_cm)[1:-1, 1:-1]
         if part.profile != "flat" and gain != 1.0:
             t *= np.float32(gain)
+        if part.texture > 0:
+            t *= _texture(t.shape, part, pose.px_per_cm)
         kp, kc = basis_coefficients(part.material)
         a_p[by0:by1, bx0:bx1] += np.float32(kp) * t
         a_c[by0:by1, bx0:bx1] += np.float32(kc) * t
@@ -173,7 +194,8 @@ class Detector:
     (Poisson at these counts), plus electronic noise. Each row has its own
     gain error (fixed-pattern streaks after imperfect calibration). Values are
     offset + signal scaled so air sits at ``air_level``, then clipped to 16 bits
-    (saturation).
+    (saturation). ``spectrum`` is the beam; ``display`` the screen the
+    pseudo-colour is shown on (None: the default scanner profile's).
     """
 
     quanta: tuple[float, float] = (2500.0, 6000.0)
@@ -182,12 +204,20 @@ class Detector:
     psf_sigma_px: float = 0.6
     offset: float = 300.0
     air_level: float = 62000.0
+    spectrum: Spectrum = DEFAULT_SPECTRUM
+    display: Display | None = None
 
-    def read_out(self, maps: LineIntegrals, rng: np.random.Generator, *, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Raw (high, low) uint16 images for the line-integral maps."""
-        both = transmission_table().both(maps.a_p, maps.a_c)  # (H, W, 2): low, high
-        if self.psf_sigma_px > 0:
-            both = cv2.GaussianBlur(both, (0, 0), self.psf_sigma_px)
+    def read_out(self, maps: LineIntegrals, rng: np.random.Generator, *, noise: bool = True,
+                 blur_px: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (high, low) uint16 images for the line-integral maps.
+
+        ``blur_px`` overrides the point-spread sigma (pixels of this frame):
+        a frame drawn finer than the detector's pitch is that much blurrier.
+        """
+        both = transmission_table(self.spectrum).both(maps.a_p, maps.a_c)  # (H, W, 2): low, high
+        sigma = self.psf_sigma_px if blur_px is None else blur_px
+        if sigma > 0:
+            both = cv2.GaussianBlur(both, (0, 0), sigma)
         if noise:
             # OpenCV's normal generator is ~4x faster than numpy's; seed it from ours
             cv2.setRNGSeed(int(rng.integers(1, 2**31 - 1)))
@@ -200,7 +230,8 @@ class Detector:
         if noise:
             # variance in raw units: scale^2 (quanta * T + e^2) = scale * mean + (scale * e)^2
             e = self.electronic_noise
-            sigma = cv2.add(cv2.multiply(raw, (*scale, 0, 0)), ((scale[0] * e) ** 2, (scale[1] * e) ** 2, 0, 0))
+            sigma = raw * np.float32(scale)  # numpy broadcasts the (low, high) pair over the last axis
+            sigma += np.float32([(scale[0] * e) ** 2, (scale[1] * e) ** 2])
             cv2.sqrt(sigma, sigma)
             raw += cv2.multiply(sigma, z)
             raw *= gain
@@ -219,7 +250,7 @@ class Detector:
 
     def pseudo_colour(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
         """What the operator sees: RGB uint8 (H, W, 3) rendered from a raw (high, low) pair."""
-        return pseudo_colour_absorbance(self.absorbance(high), self.absorbance(low))
+        return pseudo_colour_absorbance(self.absorbance(high), self.absorbance(low), self.display, self.spectrum)
 
     @cache
     def transmission_lut(self) -> np.ndarray:

@@ -3,7 +3,7 @@
 A factory draws every parameter from the generator it is given, so one seed
 gives one object. Sizes are real sizes in cm, and a part's thickness is the
 path length a ray crossing the object as it lies on the belt sees in that
-material: a pistol slide is as thick as it is wide, a blade is a 0.2 cm plate
+material: a pistol slide is a steel box as wide as the gun, a blade is a 0.2 cm plate
 with a thinner bevel along its edge, a magazine sits inside the grip and both
 attenuate. Each object is built with its long axis along x and then centred
 on its extent. ``subtype`` and ``opened`` force a sub-type or a state (for
@@ -13,52 +13,15 @@ tests and previews); the generator is drawn from the same way either way.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from math import comb
 
 import numpy as np
 
-from training.synth.clutter_shapes import closed, disk, moved, stroke, uniform
+from training.synth.clutter_shapes import bezier, chance, closed, disk, keyhole, moved, pick, ribbon, stroke, uniform
 from training.synth.parts import ObjectModel, Part, arc, ellipse, polygon, rect, rounded_rect, transform
 
 __all__ = ["THREATS", "make_gun", "make_knife", "make_pliers", "make_scissors", "make_threat", "make_wrench"]
 
 # --- shared geometry -------------------------------------------------------------------------------
-
-
-def _pick(rng: np.random.Generator, options: Sequence[str], p: Sequence[float] | None = None,
-          forced: str | None = None) -> str:
-    """One of the options; a forced one still uses up the draw, so the rest of the object is the same."""
-    drawn = str(options[int(rng.choice(len(options), p=p))])
-    if forced is not None and forced not in options:
-        raise ValueError(f"unknown sub-type {forced!r}; known: {list(options)}")
-    return forced or drawn
-
-
-def _chance(rng: np.random.Generator, p: float) -> bool:
-    return bool(rng.random() < p)
-
-
-def _bezier(*ctrl, n: int = 16) -> np.ndarray:
-    """Points along the Bezier curve of the control points, (n, 2)."""
-    c = np.asarray(ctrl, np.float64)
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    k = len(c) - 1
-    return polygon(sum(comb(k, i) * t**i * (1 - t) ** (k - i) * c[i] for i in range(k + 1)))
-
-
-def _ribbon(centre, widths, *, cap_start: float = 0.0, cap_end: float = 0.0, n_cap: int = 6) -> np.ndarray:
-    """Outline of a strip of varying width along a centre line, with optional rounded ends."""
-    c = np.asarray(centre, np.float64)
-    w = np.broadcast_to(np.asarray(widths, np.float64), (len(c),))[:, None] / 2
-    tan = np.gradient(c, axis=0)
-    tan /= np.linalg.norm(tan, axis=1, keepdims=True)
-    nrm = np.stack([-tan[:, 1], tan[:, 0]], 1)
-    phi = np.linspace(0.0, np.pi, n_cap + 2)[1:-1, None]
-
-    def cap(i: int, length: float, sign: float) -> np.ndarray:  # from the left side round to the right
-        return c[i] + nrm[i] * w[i] * np.cos(phi) + sign * tan[i] * length * np.sin(phi)
-
-    return polygon(np.concatenate([c + nrm * w, cap(-1, cap_end, 1.0), (c - nrm * w)[::-1], cap(0, cap_start, -1.0)[::-1]]))
 
 
 def _clip_below(poly: np.ndarray, y_max: float) -> np.ndarray:
@@ -70,20 +33,6 @@ def _clip_below(poly: np.ndarray, y_max: float) -> np.ndarray:
         if (p[1] <= y_max) != (q[1] <= y_max):
             out.append(p + (y_max - p[1]) / (q[1] - p[1]) * (q - p))
     return polygon(out)
-
-
-def _keyhole(outer: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """One outline for a plate with a hole: the rim, a cut of no width, the hole the other way round."""
-    # the renderer fills one outline per part, so the hole is reached along a zero-width cut
-    def area(p: np.ndarray) -> float:
-        return float(np.sum(p[:, 0] * np.roll(p[:, 1], -1) - np.roll(p[:, 0], -1) * p[:, 1]))
-
-    outer = outer if area(outer) > 0 else outer[::-1]
-    hole = hole if area(hole) < 0 else hole[::-1]
-    d = ((outer[:, None] - hole[None]) ** 2).sum(-1)
-    i, j = np.unravel_index(np.argmin(d), d.shape)
-    h = np.roll(hole, -j, axis=0)
-    return polygon(np.concatenate([outer[: i + 1], h, h[:1], outer[i:]]))
 
 
 def _mirror_y(parts: list[Part]) -> list[Part]:
@@ -118,7 +67,7 @@ def _grip(length: float, widths, angle_deg: float, clip_y: float, back_x: float,
     u = np.linspace(-3.0, length, 20)
     centre = np.stack([u, -bend * np.clip(u / length, 0, None) ** 2], 1)  # bend > 0: the butt curls back
     widths = np.interp(u, np.linspace(-3.0, length, len(widths)), widths)
-    local = _ribbon(centre, widths, cap_end=min(widths[-1] / 2, 1.2))
+    local = ribbon(centre, widths, cap_end=min(widths[-1] / 2, 1.2))
     outline = transform(local, angle_deg=-angle_deg, dy=clip_y)
     outline = _clip_below(outline, clip_y)
     on_line = outline[np.abs(outline[:, 1] - clip_y) < 1e-4]
@@ -140,11 +89,11 @@ def _guard_and_trigger(material: str, front: tuple[float, float], place, depth: 
     fx, fy = front
     a, b = place([(0.0, grip_front), (1.0, grip_front)])  # the grip's front strap, one cm apart
     ex, ey = a + (b - a) * ((a[1] - fy + depth) / (a[1] - b[1]))  # where the guard meets it, depth below the frame
-    corner = _bezier((fx - 0.15, fy - depth + 0.9), (fx - 0.25, fy - depth), (fx - 1.1, fy - depth), n=8)
+    corner = bezier((fx - 0.15, fy - depth + 0.9), (fx - 0.25, fy - depth), (fx - 1.1, fy - depth), n=8)
     guard = np.concatenate([polygon([(fx, fy + 0.2)]), corner, polygon([(ex, ey)])])
     tx = ex + 0.55 * (fx - ex)
     drop = depth * 0.75
-    trigger = _bezier((tx, fy + 0.1), (tx + 0.5, fy - 0.5 * drop), (tx, fy - drop), (tx - 0.5, fy - drop), n=8)
+    trigger = bezier((tx, fy + 0.1), (tx + 0.5, fy - 0.5 * drop), (tx, fy - drop), (tx - 0.5, fy - drop), n=8)
     return [stroke(material, guard, 0.45, 0.9), stroke(material, trigger, 0.4, 0.6, profile="flat")]
 
 
@@ -152,7 +101,8 @@ def _pistol(rng: np.random.Generator, compact: bool) -> tuple[list[Part], dict]:
     length = uniform(rng, 15.0, 17.0) if compact else uniform(rng, 17.5, 21.0)
     height = uniform(rng, 2.7, 3.1) if compact else uniform(rng, 2.9, 3.5)
     width = uniform(rng, 2.1, 2.6) if compact else uniform(rng, 2.3, 2.9)
-    polymer = _chance(rng, 0.7 if compact else 0.55)
+    # screening sets (SIXray among them) are dominated by all-metal handguns and replicas
+    polymer = chance(rng, 0.4 if compact else 0.3)
     grip_angle = uniform(rng, 100.0, 115.0)
     grip_len = uniform(rng, 7.0, 9.0) if compact else uniform(rng, 9.5, 12.0)
     grip_depth = uniform(rng, 4.4, 5.0) if compact else uniform(rng, 4.7, 5.6)
@@ -170,7 +120,9 @@ def _pistol(rng: np.random.Generator, compact: bool) -> tuple[list[Part], dict]:
     front = L - overhang
     frame = polygon([(-0.9, yb - 0.1), (front, yb), (front, yf + 0.35), (front - 0.35, yf), (0.2, yf),
                      (-0.6, yb - 0.5)])
-    parts = [_plate("steel", width, slide),
+    # the slide is a steel box round the barrel and recoil spring: a ray crosses its two side walls,
+    # and runs along a wall only near its top and bottom edges (a tube section, not solid steel)
+    parts = [Part("steel", width, outline=slide, profile="tube", wall_cm=uniform(rng, 0.35, 0.5)),
              _barrel(1.0 + bore / 2, L + 0.1 - bore / 2, bore, 0.3),
              _plate(frame_mat, frame_t, frame)]
     if polymer:
@@ -178,10 +130,10 @@ def _pistol(rng: np.random.Generator, compact: bool) -> tuple[list[Part], dict]:
     else:  # a steel grip frame under wood, plastic or rubber panels
         parts.append(_plate("steel", 0.5, grip))
         panel = place(rounded_rect(grip_len - 1.2, grip_depth - 1.0, 0.8, cx=grip_len / 2 - 0.2, cy=0.0))
-        parts.append(_plate(_pick(rng, ["wood", "plastic", "rubber"]), 2.0, panel, "round"))
+        parts.append(_plate(pick(rng, ["wood", "plastic", "rubber"]), 2.0, panel, "round"))
     mag_depth = min(grip_depth - 1.6, 3.4)
     loaded = uniform(rng, 0.0, 1.0)
-    has_mag = _chance(rng, 0.8)
+    has_mag = chance(rng, 0.8)
     if has_mag:
         top, bottom, v0 = -frame_h * 0.8, grip_len + 0.2, 0.2 - mag_depth / 2
         parts.append(_plate("steel", 0.2, place(rect(bottom - top, mag_depth, cx=(top + bottom) / 2, cy=0.2))))
@@ -193,7 +145,7 @@ def _pistol(rng: np.random.Generator, compact: bool) -> tuple[list[Part], dict]:
     guard_len = min(uniform(rng, 3.6, 4.6), front - float(place([(0.0, grip_depth / 2)])[0, 0]) - 0.4)
     gx = float(place([(0.0, grip_depth / 2)])[0, 0]) + guard_len
     parts += _guard_and_trigger(frame_mat, (gx, yf), place, uniform(rng, 2.2, 2.6), grip_depth / 2)
-    hammer = not polymer and _chance(rng, 0.75)
+    hammer = not polymer and chance(rng, 0.75)
     if hammer:
         parts.append(_plate("steel", 0.7, polygon([(0.3, yb - 0.1), (0.2, yb + 0.9), (-0.5, yb + 1.2),
                                                     (-0.9, yb + 0.9), (-0.5, yb + 0.5), (-0.5, yb - 0.2)])))
@@ -220,19 +172,19 @@ def _revolver(rng: np.random.Generator) -> tuple[list[Part], dict]:
     gw = uniform(rng, 3.2, 3.7)
     grip, place = _grip(grip_len, [gw, gw * 1.08, gw * 0.95], grip_angle, y_grip, xr - 0.9,
                         bend=uniform(rng, 0.0, 1.5))
-    grip_mat = _pick(rng, ["wood", "rubber", "plastic"])
+    grip_mat = pick(rng, ["wood", "rubber", "plastic"])
     parts = [_plate("steel", 0.55 * cyl_d, cylinder, "round"),  # six bored chambers: about half is steel
-             _plate("steel", uniform(rng, 1.2, 1.5), _keyhole(outer, window)),
+             _plate("steel", uniform(rng, 1.2, 1.5), keyhole(outer, window)),
              _barrel(xf, xf + bl - bore / 2, bore, 0.45),
              _plate("steel", 0.9, rect(lug, 0.9, cx=xf + lug / 2, cy=-bore / 2 - 0.3)),
              _plate(grip_mat, uniform(rng, 3.0, 3.6), grip, "round"),
              _plate("steel", 0.7, place(rect(grip_len * 0.85 + 1.0, 1.2, cx=grip_len * 0.85 / 2 - 0.5, cy=-0.2)))]
-    loaded = _chance(rng, 0.7)
+    loaded = chance(rng, 0.7)
     if loaded:  # rims and cases behind, bullets in the front of the chambers
         parts += [_plate("brass", 0.3, rect(cyl_len - 1.2, cyl_d - 0.6, cx=(cyl_len - 1.2) / 2 + 0.05, cy=yc)),
                   _plate("lead", 0.9, rect(1.0, cyl_d - 0.8, cx=cyl_len - 0.7, cy=yc))]
     parts += _guard_and_trigger("steel", (0.9 * cyl_len, y_grip + 0.2), place, uniform(rng, 2.0, 2.5), gw / 2)
-    hammer = _chance(rng, 0.8)
+    hammer = chance(rng, 0.8)
     if hammer:
         spur = uniform(rng, 0.6, 1.3)
         parts.append(_plate("steel", 0.7, polygon([(xr + 0.2, y_top - 0.2), (xr - 0.6, y_top + spur * 0.7),
@@ -244,7 +196,7 @@ def _revolver(rng: np.random.Generator) -> tuple[list[Part], dict]:
 
 def make_gun(rng: np.random.Generator, *, subtype: str | None = None) -> ObjectModel:
     """A handgun in side view: full-size or compact semi-automatic pistol, or a revolver (14-25 cm)."""
-    sub = _pick(rng, ["pistol", "compact", "revolver"], p=[0.45, 0.25, 0.3], forced=subtype)
+    sub = pick(rng, ["pistol", "compact", "revolver"], p=[0.45, 0.25, 0.3], forced=subtype)
     parts, meta = _revolver(rng) if sub == "revolver" else _pistol(rng, compact=sub == "compact")
     return _threat("gun", sub, parts, meta)
 
@@ -276,30 +228,30 @@ def _curve_down(x: np.ndarray, start: float, end: float, drop: float, power: flo
 def _handle(rng: np.random.Generator, length: float, width: float, *, y: float, blade_t: float,
             materials: Sequence[str] = ("wood", "plastic", "steel", "rubber")) -> tuple[list[Part], str]:
     """A fixed-blade handle along -x from x = 0: scales or a moulded grip over the tang, or a hollow steel one."""
-    mat = _pick(rng, materials)
+    mat = pick(rng, materials)
     x = np.linspace(0.0, -length, 14)
     s = x / -length
     centre = np.stack([x, y - uniform(rng, 0.0, 0.4) * s**2], 1)  # handles drop a little towards the butt
     w = width * (1 + uniform(rng, 0.0, 0.12) * np.sin(np.pi * s) + uniform(rng, 0.0, 0.15) * s**4)
     thick = uniform(rng, 1.4, 2.2)
-    outline = _ribbon(centre, w, cap_end=width * 0.3)
+    outline = ribbon(centre, w, cap_end=width * 0.3)
     if mat == "steel":  # a pressed steel shell, hollow
         return [Part("steel", thick * 0.8, outline=outline, profile="tube", wall_cm=0.08)], mat
     parts = [_plate(mat, thick, outline, "round")]
-    full_tang = mat != "rubber" and _chance(rng, 0.7)
+    full_tang = mat != "rubber" and chance(rng, 0.7)
     k = 13 if full_tang else 8
-    parts.append(_plate("steel", blade_t if full_tang else 0.5, _ribbon(centre[:k], w[:k] * (0.6 if full_tang else 0.3))))
+    parts.append(_plate("steel", blade_t if full_tang else 0.5, ribbon(centre[:k], w[:k] * (0.6 if full_tang else 0.3))))
     if full_tang:
-        rivet = _pick(rng, ["brass", "steel"])
+        rivet = pick(rng, ["brass", "steel"])
         for f in np.linspace(0.25, 0.8, int(rng.integers(2, 4))):
             parts.append(_plate(rivet, thick * 0.8, disk(0.45, cx=-f * length, cy=float(np.interp(f, s, centre[:, 1]))), "round"))
     return parts, mat
 
 
 def _kitchen(rng: np.random.Generator) -> tuple[list[Part], dict]:
-    style = _pick(rng, ["chef", "santoku", "slicer", "paring"])
+    style = pick(rng, ["chef", "santoku", "slicer", "paring"])
     # length range, height/length, where the spine starts to fall, drop of the tip (in heights), where the belly starts
-    lo, hi, hr, sp, dr, bs = {"chef": (15, 25, 0.21, 0.6, 0.45, 0.45), "santoku": (13, 18, 0.27, 0.7, 0.9, 0.8),
+    lo, hi, hr, sp, dr, bs = {"chef": (16, 30, 0.21, 0.6, 0.45, 0.45), "santoku": (13, 18, 0.27, 0.7, 0.9, 0.8),
                               "slicer": (18, 25, 0.14, 0.65, 0.5, 0.6), "paring": (7, 11, 0.22, 0.5, 0.4, 0.5)}[style]
     L = uniform(rng, lo, hi)
     h = L * hr * uniform(rng, 0.85, 1.15)
@@ -309,13 +261,13 @@ def _kitchen(rng: np.random.Generator) -> tuple[list[Part], dict]:
                    t, bevel=min(0.3 * h, uniform(rng, 0.4, 0.9)), edge_t=uniform(rng, 0.05, 0.09))
     hw = uniform(rng, 1.8, 2.5) if style != "paring" else uniform(rng, 1.5, 1.9)
     handle, mat = _handle(rng, min(0.45 * L + uniform(rng, 4.0, 6.0), 14.0), hw, y=0.15 - hw / 2, blade_t=t)
-    if style in ("chef", "santoku") and mat != "steel" and _chance(rng, 0.5):
+    if style in ("chef", "santoku") and mat != "steel" and chance(rng, 0.5):
         handle.append(_plate("steel", 1.3, rounded_rect(1.2, hw + 0.1, 0.4, cx=-0.4, cy=0.15 - hw / 2), "round"))
     return parts + handle, dict(style=style, blade_cm=L, blade_height_cm=h, handle=mat)
 
 
 def _dagger(rng: np.random.Generator) -> tuple[list[Part], dict]:
-    L, h = uniform(rng, 10.0, 22.0), uniform(rng, 2.0, 3.5)
+    L, h = uniform(rng, 12.0, 28.0), uniform(rng, 2.0, 3.8)
     straight, q = uniform(rng, 0.0, 0.6), uniform(rng, 0.7, 1.1)
 
     def top(x: np.ndarray) -> np.ndarray:
@@ -323,7 +275,7 @@ def _dagger(rng: np.random.Generator) -> tuple[list[Part], dict]:
 
     t = uniform(rng, 0.25, 0.4)
     parts = _blade(L, top, lambda x: -top(x), t, bevel=uniform(rng, 0.4, 0.7), edge_t=uniform(rng, 0.06, 0.1), double=True)
-    metal = _pick(rng, ["steel", "brass"])
+    metal = pick(rng, ["steel", "brass"])
     gw, gh = uniform(rng, 0.6, 1.2), h + uniform(rng, 1.5, 5.0)
     hl, hw = uniform(rng, 9.0, 12.0), uniform(rng, 2.0, 2.8)
     handle, mat = _handle(rng, hl, hw, y=0.0, blade_t=t, materials=("wood", "leather", "plastic", "rubber"))
@@ -336,7 +288,7 @@ def _dagger(rng: np.random.Generator) -> tuple[list[Part], dict]:
 def _folding(rng: np.random.Generator, opened: bool | None) -> tuple[list[Part], dict]:
     L, h = uniform(rng, 5.5, 10.0), uniform(rng, 1.8, 2.8)
     t = uniform(rng, 0.25, 0.35)
-    is_open = _chance(rng, 0.5) if opened is None else opened
+    is_open = chance(rng, 0.5) if opened is None else opened
     blade = _blade(L, lambda x: h / 2 + _curve_down(x, 0.55 * L, L, 0.35 * h),
                    lambda x: -h / 2 - _curve_down(x, 0.5 * L, L, 0.65 * h, 1.8),
                    t, bevel=0.35 * h, edge_t=0.08, dx=0.8)
@@ -345,12 +297,12 @@ def _folding(rng: np.random.Generator, opened: bool | None) -> tuple[list[Part],
     x = np.linspace(1.2, 1.2 - hl, 12)
     centre = np.stack([x, -uniform(rng, 0.0, 0.5) * ((1.2 - x) / hl) ** 2], 1)
     w = hh * (1 - 0.1 * np.sin(np.pi * (1.2 - x) / hl))
-    scale = _pick(rng, ["plastic", "wood", "aluminium"])
-    scales = _ribbon(centre, w, cap_start=0.6, cap_end=0.6)
+    scale = pick(rng, ["plastic", "wood", "aluminium"])
+    scales = ribbon(centre, w, cap_start=0.6, cap_end=0.6)
     parts = [_plate(scale, 0.5, scales) if scale == "aluminium" else _plate(scale, uniform(rng, 0.9, 1.3), scales, "round"),
-             _plate("steel", uniform(rng, 0.15, 0.25), _ribbon(centre, w * 0.88, cap_start=0.4, cap_end=0.4)),  # liners
+             _plate("steel", uniform(rng, 0.15, 0.25), ribbon(centre, w * 0.88, cap_start=0.4, cap_end=0.4)),  # liners
              _plate("steel", 1.2, disk(uniform(rng, 0.8, 1.1)), "round")]  # pivot screw
-    if _chance(rng, 0.6):  # pocket clip at the butt
+    if chance(rng, 0.6):  # pocket clip at the butt
         clip = uniform(rng, 4.0, 6.0)
         parts.append(_plate("steel", 0.12, rect(clip, 0.9, cx=2.0 - hl + clip / 2, cy=hh / 2 - 0.4)))
     parts += blade if is_open else moved(blade, angle_deg=180.0)
@@ -358,24 +310,24 @@ def _folding(rng: np.random.Generator, opened: bool | None) -> tuple[list[Part],
 
 
 def _utility(rng: np.random.Generator) -> tuple[list[Part], dict]:
-    style = _pick(rng, ["box_cutter", "snap_off"])
+    style = pick(rng, ["box_cutter", "snap_off"])
     if style == "box_cutter":  # body along -x, the trapezoid blade out of the nose at the bottom
         bl, bh = uniform(rng, 14.0, 17.0), uniform(rng, 2.6, 3.3)
         body = polygon([(-bl, -0.3 * bh), (-bl + 0.6, -bh / 2), (-1.5, -bh / 2), (0, -0.35 * bh), (0, -0.05 * bh),
                         (-3.0, bh / 2), (-bl + 1.0, bh / 2), (-bl, 0.2 * bh)])
-        metal_body = _chance(rng, 0.6)
+        metal_body = chance(rng, 0.6)
         e, yb = uniform(rng, 0.0, 2.2), -0.33 * bh
         blade = polygon([(e - 6.1, yb), (e, yb), (e - 1.1, yb + 1.9), (e - 5.0, yb + 1.9)])
         parts = [_plate("aluminium", 0.5, body) if metal_body else _plate("plastic", uniform(rng, 1.4, 1.8), body, "round"),
                  _plate("steel", 0.06, blade), _plate("steel", 1.5, disk(0.7, cx=-0.55 * bl, cy=0.0), "round")]
-        if metal_body and _chance(rng, 0.5):  # spare blades stored in the handle
+        if metal_body and chance(rng, 0.5):  # spare blades stored in the handle
             parts.append(_plate("steel", 0.06 * int(rng.integers(2, 6)), transform(blade, dx=-bl + 6.5 - e)))
         return parts, dict(style=style, body="aluminium" if metal_body else "plastic", blade_cm=6.1, exposed_cm=e)
-    bl, bw = uniform(rng, 13.0, 17.0), 0.9 if _chance(rng, 0.5) else 1.8  # 9 or 18 mm blades
+    bl, bw = uniform(rng, 13.0, 17.0), 0.9 if chance(rng, 0.5) else 1.8  # 9 or 18 mm blades
     e, blade_len = uniform(rng, 0.5, 4.0), uniform(rng, 8.0, 10.0)
     y0 = -bw / 2
     blade = polygon([(e - blade_len, y0), (e, y0), (e - bw * 0.6, y0 + bw), (e - blade_len, y0 + bw)])
-    body = _ribbon(polygon([(0.0, 0.0), (-bl, 0.0)]), bw + uniform(rng, 0.9, 1.4), cap_start=0.5, cap_end=0.8)
+    body = ribbon(polygon([(0.0, 0.0), (-bl, 0.0)]), bw + uniform(rng, 0.9, 1.4), cap_start=0.5, cap_end=0.8)
     parts = [_plate("plastic", uniform(rng, 1.2, 1.6), body, "round"),
              _plate("steel", 0.1, rect(bl * 0.85, bw + 0.2, cx=-bl * 0.45)),  # the metal blade channel
              _plate("steel", 0.05, blade)]
@@ -405,7 +357,7 @@ def _sak_tool(name: str, body_len: float, body_h: float) -> np.ndarray:
 def _multitool(rng: np.random.Generator) -> tuple[list[Part], dict]:
     bl, bh = uniform(rng, 8.4, 11.1), uniform(rng, 2.2, 2.7)
     layers = int(rng.integers(2, 6))
-    liner = _pick(rng, ["aluminium", "brass"])
+    liner = pick(rng, ["aluminium", "brass"])
     ends = (bl / 2 - 0.8, -(bl / 2 - 0.8))
     parts = [_plate("plastic", 0.6, rounded_rect(bl, bh, 0.45 * bh), "round"),
              _plate(liner, 0.1 * (layers + 1), rounded_rect(bl - 0.3, bh - 0.4, 0.4 * bh)),
@@ -415,7 +367,7 @@ def _multitool(rng: np.random.Generator) -> tuple[list[Part], dict]:
     n_open = int(rng.integers(1, 4))
     opened = [names[i] for i in rng.choice(len(names), n_open, replace=False)]
     for i, name in enumerate(opened):
-        angle = 180.0 if _chance(rng, 0.5) else uniform(rng, 30.0, 170.0)
+        angle = 180.0 if chance(rng, 0.5) else uniform(rng, 30.0, 170.0)
         right = i % 2 == 0  # alternate ends so two opened tools do not lie on each other
         tool = _plate("steel", 0.25, _sak_tool(name, bl, bh))
         parts += moved([tool], angle_deg=180.0 - angle if right else angle, dx=ends[0] if right else ends[1])
@@ -424,7 +376,7 @@ def _multitool(rng: np.random.Generator) -> tuple[list[Part], dict]:
 
 def make_knife(rng: np.random.Generator, *, subtype: str | None = None, opened: bool | None = None) -> ObjectModel:
     """A knife: kitchen, dagger, folding (open or closed), utility cutter or Swiss-army multi-tool (7-40 cm)."""
-    sub = _pick(rng, ["kitchen", "dagger", "folding", "utility", "multitool"], p=[0.3, 0.15, 0.25, 0.15, 0.15], forced=subtype)
+    sub = pick(rng, ["kitchen", "dagger", "folding", "utility", "multitool"], p=[0.3, 0.15, 0.25, 0.15, 0.15], forced=subtype)
     build = {"kitchen": _kitchen, "dagger": _dagger, "utility": _utility, "multitool": _multitool,
              "folding": lambda r: _folding(r, opened)}[sub]
     parts, meta = build(rng)
@@ -450,7 +402,7 @@ def _spanner(rng: np.random.Generator, L: float, ring: bool) -> tuple[list[Part]
     t = uniform(rng, 0.5, 0.8)
     head_t = t * uniform(rng, 1.15, 1.4)
     R = s * uniform(rng, 0.95, 1.1) + 0.3
-    tilt = 15.0 * (1 if _chance(rng, 0.5) else -1)
+    tilt = 15.0 * (1 if chance(rng, 0.5) else -1)
     ri = 0.58 * s  # a 12-point box fits round the nut's corners
     r_left = ri + uniform(rng, 0.3, 0.45) * s + 0.2 if ring else s_left * uniform(rng, 0.95, 1.1) + 0.3
     x_left, x_right = -(L / 2 - r_left), L / 2 - R
@@ -465,7 +417,7 @@ def _spanner(rng: np.random.Generator, L: float, ring: bool) -> tuple[list[Part]
     x = np.linspace(x0, x1, 12)
     f = (x - x0) / (x1 - x0)
     w = w_left + (w_right - w_left) * f - 0.25 * min(w_left, w_right) * np.sin(np.pi * f)  # waisted
-    parts.append(_plate("steel", t, _ribbon(np.stack([x, np.zeros_like(x)], 1), w)))
+    parts.append(_plate("steel", t, ribbon(np.stack([x, np.zeros_like(x)], 1), w)))
     return parts, dict(size_cm=s, other_size_cm=s_left)
 
 
@@ -482,25 +434,25 @@ def _adjustable(rng: np.random.Generator, L: float) -> tuple[list[Part], dict]:
     u = np.linspace(0.0, hl, 14)[:, None]
     wm, w0 = 0.07 * L + 0.5, 0.55 * (jw - xl)
     w = np.interp(u[:, 0], [0, 0.3 * hl, hl], [w0, wm, 1.15 * wm])
-    handle = _ribbon(neck + u * d, w, cap_end=0.55 * wm)
+    handle = ribbon(neck + u * d, w, cap_end=0.55 * wm)
     side = np.array([-d[1], d[0]]) * w0 / 2
-    head = np.concatenate([_bezier(neck - side, (xl - 0.1, -0.9 * hb), (xl - 0.05, -0.3 * hb), (xl, -0.1), n=8),
+    head = np.concatenate([bezier(neck - side, (xl - 0.1, -0.9 * hb), (xl - 0.05, -0.3 * hb), (xl, -0.1), n=8),
                            polygon([(xl + 0.15, 0.0), (0.0, 0.0), (0.0, jl)]),  # channel, fixed jaw face
-                           _bezier((0.0, jl), (0.2 * jw, jl + 0.35), (jw, jl + 0.1), (jw, 0.7 * jl), n=6)[1:],
-                           _bezier((jw, 0.7 * jl), (jw + 0.25, 0.0), (jw + 0.2, -0.6 * hb), neck + side, n=8)[1:-1]])
+                           bezier((0.0, jl), (0.2 * jw, jl + 0.35), (jw, jl + 0.1), (jw, 0.7 * jl), n=6)[1:],
+                           bezier((jw, 0.7 * jl), (jw + 0.25, 0.0), (jw + 0.2, -0.6 * hb), neck + side, n=8)[1:-1]])
     worm_d, worm_len = min(0.5 * hb, 0.3 * cap + 0.5), min(0.55 * cap + 0.5, -xl - 0.6)
     xc, yc = xl / 2, -0.5 * hb  # the worm turns in a window under the channel
     hang = neck + (hl - 0.6 * wm) * d
     window = rect(worm_len + worm_d + 0.1, worm_d + 0.15, cx=xc, cy=yc)
-    body = _keyhole(_keyhole(np.concatenate([handle, head]), window), disk(0.45 * wm, cx=float(hang[0]), cy=float(hang[1])))
+    body = keyhole(keyhole(np.concatenate([handle, head]), window), disk(0.45 * wm, cx=float(hang[0]), cy=float(hang[1])))
     jaw = polygon([(-a, -0.05), (-a, 0.92 * jl), (-a - 0.3 * jw, 0.92 * jl + 0.2), (-a - jw, 0.6 * jl), (-a - jw - 0.15, -0.05)])
     parts = [_plate("steel", t, body), _plate("steel", t, jaw),
              stroke("steel", polygon([(xc - (worm_len - worm_d) / 2, yc), (xc + (worm_len - worm_d) / 2, yc)]), worm_d)]
-    grip = _chance(rng, 0.35)
+    grip = chance(rng, 0.35)
     if grip:
         k = 6
-        parts.append(_plate(_pick(rng, ["rubber", "plastic"]), t + uniform(rng, 0.6, 1.0),
-                            _ribbon(neck + u[k:] * d, w[k:] + 0.5, cap_end=0.55 * wm + 0.3), "round"))
+        parts.append(_plate(pick(rng, ["rubber", "plastic"]), t + uniform(rng, 0.6, 1.0),
+                            ribbon(neck + u[k:] * d, w[k:] + 0.5, cap_end=0.55 * wm + 0.3), "round"))
     # lay the handle along -x
     parts = moved(parts, angle_deg=180.0 - float(np.degrees(np.arctan2(d[1], d[0]))))
     return parts, dict(capacity_cm=cap, opening_cm=a, grip=grip)
@@ -508,7 +460,7 @@ def _adjustable(rng: np.random.Generator, L: float) -> tuple[list[Part], dict]:
 
 def make_wrench(rng: np.random.Generator, *, subtype: str | None = None) -> ObjectModel:
     """A wrench: combination (ring + open end), double open-end or adjustable (10-30 cm)."""
-    sub = _pick(rng, ["combination", "open_end", "adjustable"], p=[0.4, 0.25, 0.35], forced=subtype)
+    sub = pick(rng, ["combination", "open_end", "adjustable"], p=[0.4, 0.25, 0.35], forced=subtype)
     L = uniform(rng, 10.0, 30.0)
     parts, meta = _adjustable(rng, L) if sub == "adjustable" else _spanner(rng, L, ring=sub == "combination")
     return _threat("wrench", sub, parts, meta)
@@ -549,19 +501,19 @@ def _pliers_half(kind: str, L: float, J: float, jaw_w: float, tip_w: float, spre
     hl = L - J
     w0 = min(0.06 * L + 0.4, 1.9 * rj)
     c = float(np.sqrt(rj**2 - (w0 / 2) ** 2))
-    centre = _bezier((-c, -0.1), (-c - 0.3 * hl, -0.35 * spread), (-0.7 * hl, -0.55 * spread), (-hl, -spread / 2), n=14)
+    centre = bezier((-c, -0.1), (-c - 0.3 * hl, -0.35 * spread), (-0.7 * hl, -0.55 * spread), (-hl, -spread / 2), n=14)
     w = np.interp(np.linspace(0, 1, 14), [0, 0.35, 1], [w0, 0.75 * w0, 0.85 * w0])
     parts = [_plate("steel", t, jaw), _plate("steel", t / 2, disk(2 * rj)),
-             _plate("steel", 0.9 * t, _ribbon(centre, w, cap_end=0.3 * w0), "round")]
+             _plate("steel", 0.9 * t, ribbon(centre, w, cap_end=0.3 * w0), "round")]
     if grip:
         k = 4
-        parts.append(_plate(grip, t + uniform(rng, 0.5, 0.9), _ribbon(centre[k:], w[k:] + uniform(rng, 0.6, 1.0), cap_end=0.8), "round"))
+        parts.append(_plate(grip, t + uniform(rng, 0.5, 0.9), ribbon(centre[k:], w[k:] + uniform(rng, 0.6, 1.0), cap_end=0.8), "round"))
     return parts
 
 
 def make_pliers(rng: np.random.Generator, *, subtype: str | None = None, opened: bool | None = None) -> ObjectModel:
     """Pliers: combination, long-nose or diagonal cutting, open or closed, grips optional (12-25 cm)."""
-    sub = _pick(rng, ["combination", "long_nose", "cutting"], forced=subtype)
+    sub = pick(rng, ["combination", "long_nose", "cutting"], forced=subtype)
     lo, hi, jf, jw, tw = {"combination": (15, 23, 0.27, 0.055, 0.4), "long_nose": (14, 24, 0.38, 0.045, 0.15),
                           "cutting": (12.5, 20, 0.18, 0.06, 0.05)}[sub]
     L = uniform(rng, lo, hi)
@@ -570,9 +522,9 @@ def make_pliers(rng: np.random.Generator, *, subtype: str | None = None, opened:
     tip_w = tw * uniform(rng, 0.8, 1.2)
     spread = uniform(rng, 2.0, 4.0)
     t = uniform(rng, 0.8, 1.1)
-    grip = _pick(rng, ["plastic", "rubber"]) if _chance(rng, 0.65) else None
+    grip = pick(rng, ["plastic", "rubber"]) if chance(rng, 0.65) else None
     angle = uniform(rng, 15.0, 40.0)
-    is_open = _chance(rng, 0.5) if opened is None else opened
+    is_open = chance(rng, 0.5) if opened is None else opened
     angle = angle if is_open else 0.0
     half = _pliers_half(sub, L, J, jaw_w, tip_w, spread, t, grip, rng)
     parts = moved(half, angle_deg=angle / 2) + moved(_mirror_y(half), angle_deg=-angle / 2)
@@ -599,22 +551,22 @@ def _scissor_handle(material: str, rx: float, ry: float, band: float, shank: flo
                     office: bool) -> list[Part]:
     """The lower loop of a half and the shank that joins it to the pivot."""
     cx, cy = -(shank + rx + 0.5), -(ry + band / 2 + 0.15)
-    centre = _bezier((-0.4, -0.1), (-0.4 - shank * 0.5, -0.2), (cx + rx * 0.7, cy + ry * 0.4), n=10)
+    centre = bezier((-0.4, -0.1), (-0.4 - shank * 0.5, -0.2), (cx + rx * 0.7, cy + ry * 0.4), n=10)
     loop = stroke(material, closed(ellipse(rx, ry, cx=cx, cy=cy, n=28)), band, loop_t)
     if not office:
-        return [loop, _plate("steel", 1.3 * t, _ribbon(centre, 0.35 + 0.35 * rx / max(rx, 1.0)))]
+        return [loop, _plate("steel", 1.3 * t, ribbon(centre, 0.35 + 0.35 * rx / max(rx, 1.0)))]
     # moulded plastic handle over a steel tang that stops part way
-    return [loop, _plate("plastic", loop_t, _ribbon(centre, band + 0.4), "round"), _plate("steel", t, _ribbon(centre[:6], 0.6))]
+    return [loop, _plate("plastic", loop_t, ribbon(centre, band + 0.4), "round"), _plate("steel", t, ribbon(centre[:6], 0.6))]
 
 
 def make_scissors(rng: np.random.Generator, *, subtype: str | None = None, opened: bool | None = None) -> ObjectModel:
     """Scissors: office (plastic loops), all-steel or small nail scissors, open up to 60 degrees or closed (8-25 cm)."""
-    sub = _pick(rng, ["office", "steel", "nail"], forced=subtype)
+    sub = pick(rng, ["office", "steel", "nail"], forced=subtype)
     office = sub == "office"
     Lb = {"office": uniform(rng, 8.0, 13.0), "steel": uniform(rng, 6.0, 11.0), "nail": uniform(rng, 3.4, 4.4)}[sub]
     w = {"office": uniform(rng, 1.4, 2.0), "steel": uniform(rng, 1.2, 1.8), "nail": uniform(rng, 0.6, 0.9)}[sub]
     t = uniform(rng, 0.15, 0.2) if sub == "nail" else uniform(rng, 0.2, 0.3)
-    tip = 0.0 if sub == "nail" or _chance(rng, 0.6) else uniform(rng, 0.15, 0.3)
+    tip = 0.0 if sub == "nail" or chance(rng, 0.6) else uniform(rng, 0.15, 0.3)
     bend = uniform(rng, 0.2, 0.6) if sub == "nail" else 0.0
     scale = 0.8 if sub == "nail" else 1.0
     material = "plastic" if office else "steel"
@@ -631,7 +583,7 @@ def make_scissors(rng: np.random.Generator, *, subtype: str | None = None, opene
 
     half_a = [bent(blade)] + _scissor_handle(material, r_thumb, r_thumb, band, shank, t, loop_t, office)
     half_b = [bent(_mirror_y([blade])[0])] + _mirror_y(_scissor_handle(material, *r_finger, band, shank, t, loop_t, office))
-    is_open = _chance(rng, 0.5) if opened is None else opened
+    is_open = chance(rng, 0.5) if opened is None else opened
     angle = uniform(rng, 10.0, 60.0) if is_open else 0.0
     parts = moved(half_a, angle_deg=angle / 2) + moved(half_b, angle_deg=-angle / 2)
     parts.append(_plate("steel", 2 * t + 0.3, disk(uniform(rng, 0.5, 0.8) * scale + 0.1), "round"))  # pivot screw

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.crop import FALLBACK_CONFIDENCE, BeltReference, TaskDrivenCropper, TDCConfig, tdc_regions
+from pipeline.crop.tdc import border_colour
 
 C, H, W = 8, 48, 64
 BELT = np.ones(C, np.float32)  # the belt's feature vector
@@ -130,3 +131,27 @@ def test_cropper_finds_a_bag_on_pseudo_colour_and_dual_energy_belts(belt_colour)
     (r,) = cropper(frame)
     assert r.x1 <= 100 and r.y1 <= 60 and r.x2 >= 220 and r.y2 >= 180
     assert r.area < 0.35 * 320 * 240
+
+
+def test_cropper_measures_energy_against_the_frames_own_belt_tone():
+    # a grey belt (real SIXray scans show 226 as often as white) against a white reference reads as bag everywhere
+    frame = np.full((240, 320, 3), (226, 226, 224), np.uint8)
+    frame[60:180, 100:220] = (200, 150, 90)
+    assert border_colour(frame) == (226, 226, 224)
+    cropper = TaskDrivenCropper(box_filter, TDCConfig(margin=1), reference_size=320)
+    (r,) = cropper(frame)
+    assert r.reason == "bag" and r.x1 <= 100 and r.y1 <= 60 and r.x2 >= 220 and r.y2 >= 180
+    assert r.area < 0.35 * 320 * 240
+    (fixed,) = TaskDrivenCropper(box_filter, TDCConfig(margin=1), reference_size=320, match_belt=False)(frame)
+    assert fixed.reason == "all-bag" and fixed.area == 320 * 240  # the white reference sees no belt
+    # a border that is not belt-like (a dark bag across the rim) keeps the configured reference
+    dark = np.full((240, 320, 3), 40, np.uint8)
+    assert cropper.belt_for(dark) is cropper.belt
+    assert cropper.belt_for(frame) is not cropper.belt
+
+
+def test_belt_references_are_cached_and_bounded():
+    cropper = TaskDrivenCropper(box_filter, TDCConfig(), reference_size=64, max_references=3)
+    for tone in (250, 240, 230, 220, 250):
+        cropper.belt_for(np.full((64, 64, 3), tone, np.uint8))
+    assert len(cropper._references) == 3 and cropper.belt is not None

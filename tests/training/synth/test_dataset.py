@@ -32,12 +32,35 @@ def test_summary_counts(dataset):
 
 def test_files_in_the_real_formats(dataset):
     out, _ = dataset
-    assert len(list((out / "images").glob("*.png"))) == 10
-    stem = sorted(p.stem for p in (out / "images").glob("*.png"))[0]
-    rgb = cv2.imread(str(out / "images" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+    # the default (SIXray-like) scanner archives its screen images as JPEG; raw pairs are 16-bit PNG
+    assert len(list((out / "images").glob("*.jpg"))) == 10
+    stem = sorted(p.stem for p in (out / "images").glob("*.jpg"))[0]
+    rgb = cv2.imread(str(out / "images" / f"{stem}.jpg"), cv2.IMREAD_UNCHANGED)
     high = cv2.imread(str(out / "raw" / f"{stem}_high.png"), cv2.IMREAD_UNCHANGED)
     assert rgb.shape == (240, 320, 3) and rgb.dtype == np.uint8
     assert high.shape == (240, 320) and high.dtype == np.uint16 and high.max() > 50000
+
+
+def test_lossless_scanners_write_png_and_every_frame_records_its_scanner(tmp_path):
+    from training.synth.profiles import load_profile
+
+    job = SynthJob(out=tmp_path, count=6, seed=3, scene=SMALL, fmt="coco",
+                   scanners=(load_profile("vivid"), load_profile("greyscale")))
+    summary = synthesize(job)
+    record = json.loads((tmp_path / "scanners.json").read_text())
+    assert set(record["profiles"]) == set(summary["scanners"]) <= {"vivid", "greyscale"}
+    assert len(record["frames"]) == 6 and sum(summary["scanners"].values()) == 6
+    assert len(list((tmp_path / "images").glob("*.png"))) == 6
+    grey = [stem for stem, name in record["frames"].items() if name == "greyscale"]
+    for stem in grey:  # a grey screen has no colour
+        rgb = cv2.imread(str(tmp_path / "images" / f"{stem}.png"))
+        assert np.abs(rgb.astype(int) - rgb[..., :1]).max() <= 1
+    # the same frame index holds the same bags whatever the scanner
+    again = SynthJob(out=tmp_path / "again", count=6, seed=3, scene=SMALL, fmt="coco", scanners=(load_profile("vivid"),))
+    synthesize(again)
+    a = {s.image_id: s.boxes for s in load_dataset(tmp_path)}
+    b = {s.image_id: s.boxes for s in load_dataset(tmp_path / "again")}
+    assert a == b
 
 
 def test_voc_and_coco_agree(dataset):
@@ -70,3 +93,18 @@ def test_workers_do_not_change_the_output(tmp_path):
     a = json.loads((tmp_path / "a" / "annotations.json").read_text())
     b = json.loads((tmp_path / "b" / "annotations.json").read_text())
     assert a["annotations"] == b["annotations"]
+
+
+def test_scanner_weights_set_how_often_each_screen_is_drawn(tmp_path):
+    from collections import Counter
+
+    from services.commands.synth import _scanners
+    from training.synth.profiles import load_profile
+
+    profiles, weights = _scanners("sixray:2,vivid,greyscale", load_profile)
+    job = SynthJob(out=tmp_path, count=1, seed=1, scanners=profiles, scanner_weights=weights)
+    counts = Counter(job.scanner_for(i).name for i in range(2000))
+    assert weights == (2.0, 1.0, 1.0) and 0.45 < counts["sixray"] / 2000 < 0.55
+    assert _scanners("vivid,greyscale", load_profile)[1] == ()  # equal weights: drawn uniformly
+    with pytest.raises(ValueError, match="positive"):
+        _scanners("sixray:0", load_profile)

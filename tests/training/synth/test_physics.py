@@ -84,10 +84,14 @@ def test_steel_is_bluer_than_plastic():
     rgb = pseudo_colour(t_h, t_l).astype(int)
     z = zeff_map(t_h, t_l)
     s, p = rgb[50, 40], rgb[50, 120]
-    assert s[2] > s[0] + 60  # blue metal
+    # thin metal (1.5 mm) is cool on the SIXray-like screen: pale cyan (blue and green well above red), never orange
+    assert min(s[1], s[2]) > s[0] + 25
     assert p[0] > p[2] + 60  # orange organic
     assert z[50, 40] > 18 > 10 > z[50, 120]
-    assert (rgb[5, 5] >= 250).all()  # nothing in the beam: white
+    # nothing in the beam: the belt's tone on the default screen
+    from training.synth.profiles import default_profile
+
+    assert (np.abs(rgb[5, 5] - default_profile().display.background) <= 2).all()
 
 
 def test_aluminium_reads_as_mixed():

@@ -12,7 +12,7 @@ from training.synth.threats import THREATS, make_knife, make_pliers, make_scisso
 METALS = {"steel", "aluminium", "brass", "copper"}
 SEEDS = range(200)
 # longest side of the extent, cm: what such objects measure in the real world
-LENGTHS = {"gun": (14.0, 26.0), "knife": (7.0, 41.0), "wrench": (9.5, 32.0), "pliers": (11.5, 26.0), "scissors": (7.0, 26.0)}
+LENGTHS = {"gun": (14.0, 26.0), "knife": (7.0, 46.0), "wrench": (9.5, 32.0), "pliers": (11.5, 26.0), "scissors": (7.0, 26.0)}
 SUBTYPES = {
     "gun": {"pistol", "compact", "revolver"},
     "knife": {"kitchen", "dagger", "folding", "utility", "multitool"},

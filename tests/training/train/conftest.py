@@ -9,9 +9,9 @@ from training.synth.scene import SceneConfig
 
 @pytest.fixture(scope="session")
 def frames(tmp_path_factory):
-    """8 simulated 320x240 frames (seed 1) with VOC and COCO annotations."""
+    """12 simulated 320x240 frames (seed 1) with VOC and COCO annotations: enough boxes for 9 anchors."""
     out = tmp_path_factory.mktemp("sim") / "data"
-    synthesize(SynthJob(out=out, count=8, seed=1, scene=SceneConfig(width=320, height=240)))
+    synthesize(SynthJob(out=out, count=12, seed=1, scene=SceneConfig(width=320, height=240)))
     return out
 
 

@@ -145,3 +145,24 @@ def test_zoom_crop_zoom_one_is_the_whole_canvas_resized():
     out, t = zoom_crop(image, targets, np.random.default_rng(1), zoom=1.0, out_size=320)
     assert out.shape == (320, 320, 3)
     np.testing.assert_allclose(t[0, 1:], [32, 32, 64, 96])
+
+
+def test_degradations_change_texture_not_colour_or_boxes():
+    from training.augment import degrade
+
+    rng = np.random.default_rng(0)
+    image = np.full((96, 96, 3), 255, np.uint8)
+    image[20:60, 30:70] = (230, 140, 40)  # an orange thing
+    image[40:44, 10:90] = (30, 70, 210)  # a thin blue rod
+    cfg = AugmentConfig(jpeg=1.0, jpeg_quality=(40, 40), blur=1.0, noise=1.0)
+    out = degrade(image, rng, cfg)
+    assert out.shape == image.shape and out.dtype == np.uint8 and not np.array_equal(out, image)
+    # colours survive: the middle of the orange patch stays orange, the belt stays near white
+    r, g, b = out[28:36, 40:60].reshape(-1, 3).mean(0)
+    assert r > g > b and r - b > 120
+    assert out[80:, 80:].mean() > 235
+    # off by default: the shipped recipe's augmentation is unchanged
+    assert np.array_equal(degrade(image, rng, AugmentConfig()), image)
+    _, targets = augment(image, np.array([[0, 30, 20, 70, 60]], np.float32), np.random.default_rng(1),
+                         AugmentConfig(flip_lr=0, flip_ud=0, rot90=0, scale=(1, 1), translate=0, gain=(1, 1), jpeg=1.0))
+    assert targets.tolist() == [[0, 30, 20, 70, 60]]

@@ -58,3 +58,35 @@ def test_bad_arguments_are_explained(args, needle, capsys):
     with pytest.raises(SystemExit) as e:
         _main(["train", *[x for kv in base.items() for x in kv]])
     assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_pretrained_backbone_frozen_stages_and_fine_tuning(frames, tmp_path):
+    import torch
+
+    from models.efficientnet_lite import weights_path
+
+    common = ["--data", str(frames), "--size", "nano", "--epochs", "1", "--batch", "4", "--max-batches", "2", "--quiet",
+              "--threads", "1", "--optimizer", "adamw"]
+    anchors = ["--anchors", "8,8 10,20 20,10 16,16 20,30 30,20 32,32 40,60 60,40"]
+    lite_dir = tmp_path / "lite"
+    assert _main(["train", *common, *anchors, "--img-size", "128", "--lr", "0.01", "--out", str(lite_dir),
+                  "--backbone", "efficientnet-lite0", "--freeze", "dark2"]) == 0
+    lite, config, _ = load_detector(lite_dir / "last.pt")
+    assert config.backbone == "efficientnet-lite0"
+    imagenet = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    # frozen: the stem and the stride-4 blocks kept their ImageNet weights; the stages after them trained
+    assert torch.equal(lite.backbone.stem[0].weight, imagenet["_conv_stem.weight"])
+    assert torch.equal(lite.backbone.blocks[2].project[0].weight, imagenet["_blocks.2._project_conv.weight"])
+    assert not torch.equal(lite.backbone.blocks[3].project[0].weight, imagenet["_blocks.3._project_conv.weight"])
+
+    # --init: a new run starts from those weights (a tiny lr barely moves them), architecture and anchors kept
+    argv = ["train", *common, "--img-size", "160", "--lr", "1e-6", "--out", str(tmp_path / "tuned"),
+            "--init", str(lite_dir / "last.pt")]
+    assert _main(argv) == 0
+    tuned, tuned_config, _ = load_detector(tmp_path / "tuned" / "last.pt")
+    assert tuned_config.backbone == "efficientnet-lite0" and tuned_config.img_size == 160
+    assert tuned_config.anchors == config.anchors
+    # a fresh head would differ from the trained one by its random initialisation (~1e-1)
+    assert (tuned.head.convs[0].weight - lite.head.convs[0].weight).abs().max() < 1e-3
+    with pytest.raises(ValueError, match="detects"):
+        _main(argv + ["--classes", "gun,knife"])

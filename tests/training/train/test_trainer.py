@@ -54,7 +54,7 @@ def test_optimizer_groups_and_ema():
 
 
 def test_train_writes_checkpoints_log_and_resumes(frames, tmp_path):
-    base = dict(data=frames, val=frames, out=tmp_path / "run", img_size=128, batch=4, warmup_epochs=0.5, progress=False, threads=1)
+    base = dict(data=frames, val=frames, out=tmp_path / "run", img_size=128, batch=6, warmup_epochs=0.5, progress=False, threads=1)
     weights = train(TrainConfig(**base, epochs=2))
     assert weights == tmp_path / "run" / "best.pt"
     model, config, extra = load_detector(tmp_path / "run" / "last.pt")
