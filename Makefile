@@ -49,7 +49,7 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
-# The shipped detector, end to end on the 2-core CPU machine (about 10 min of simulation and 75 min of
+# The shipped detector, end to end on the 2-core CPU machine (about 10 min of simulation and 82 min of
 # training): ASPP-YOLO on ImageNet EfficientNet-Lite0, trained across scanner profiles (domain
 # randomisation: sixray twice as often as vivid and greyscale, screens jittered per frame; teal held out),
 # 10 epochs, then 6 more at a lower rate on 3000 fresh frames. models/weights/README.md is its card.

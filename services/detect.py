@@ -51,7 +51,9 @@ class DetectSettings(ServiceSettings):
     # throughput (106 images/s, bare engine 112) whose p99 at half load stayed lowest among the ties
     max_batch: int = Field(4, ge=1, le=256, description="regions per inference batch")
     max_delay_ms: float = Field(20.0, ge=0, description="longest a region waits for its batch to fill")
-    conf_threshold: float = Field(0.1, ge=0, le=1, description="scores below are dropped before NMS")
+    # a floor under the alert policy's thresholds (0.088, from `eval detector --target-recall 0.9`): what detect
+    # drops, no rule can alert on
+    conf_threshold: float = Field(0.05, ge=0, le=1, description="scores below are dropped before NMS")
     iou_threshold: float = Field(0.45, gt=0, le=1, description="NMS IoU within one region")
     threads: int | None = Field(None, ge=1, description="inference threads (ONNX Runtime intra-op); default all cores")
     spin: bool = Field(True, description="ONNX Runtime threads busy-wait between batches (lowest latency); turn off "
@@ -79,7 +81,7 @@ class DetectStage(Stage):
     name = "detect"
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, runtime, engine: str, max_payload_bytes: int,
-                 conf_threshold: float = 0.1, iou_threshold: float = 0.45) -> None:
+                 conf_threshold: float = 0.05, iou_threshold: float = 0.45) -> None:
         self.store, self.out, self.runtime, self.engine = store, topics, runtime, engine
         self.max_payload_bytes, self.conf_threshold, self.iou_threshold = max_payload_bytes, conf_threshold, iou_threshold
         self.fill = background_for(runtime.input_format)

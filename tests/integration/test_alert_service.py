@@ -54,7 +54,7 @@ def test_threats_raise_one_alert_each_in_lane_order_clean_scans_none(pipe, store
                 records += [detections(lane, seq, index=0, count=2), detections(lane, seq, labels=[label] if label else [], index=1, count=2)]
             else:
                 records.append(detections(lane, seq, labels=[label] if label else []))
-    records.append(detections(lanes[0], 99, labels=["gun"], score=0.1))  # below the threshold: clean
+    records.append(detections(lanes[0], 99, labels=["gun"], score=0.05))  # below the threshold: clean
     plan[(lanes[0], 99)] = None
     with Consumer(stack.kafka_bootstrap, [topics.alerts], group_id=None) as tail:
         _publish(producer, topics.detections, records)

@@ -58,7 +58,7 @@ def test_build_alert_takes_the_worst_severity_and_lists_classes_once():
     assert alert.severity == "critical" and alert.classes == ("gun", "pliers")
     assert alert.alert_id == f"al-{part.scan_id}" and alert.lane_id == "lane-1" and alert.seq == 4
     assert len(alert.detections) == 3 and all(d.view == "top" for d in alert.detections)
-    assert build_alert([_part(dets=[_det("gun", 0.1, 0, 0, 10, 10)])], AlertPolicy(), created_at=NOW) is None
+    assert build_alert([_part(dets=[_det("gun", 0.05, 0, 0, 10, 10)])], AlertPolicy(), created_at=NOW) is None
     with pytest.raises(ValueError):
         build_alert([_part(0), _part(1)], AlertPolicy(), created_at=NOW)
 

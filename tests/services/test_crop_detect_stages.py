@@ -208,3 +208,11 @@ def test_models_see_their_own_input_mode():
     assert rendered.shape == (20, 30, 3) and rendered.dtype == np.uint8
     with pytest.raises(Rejected, match="dual-energy model cannot read"):
         network_image(Scan("rgb-png", rgb=np.zeros((20, 30, 3), np.uint8)), "dual")
+
+
+def test_detect_keeps_every_score_the_alert_policy_can_alert_on():
+    from pipeline.alerting import DEFAULT_RULES
+    from services.detect import DetectSettings
+
+    floor = DetectSettings.model_fields["conf_threshold"].default
+    assert 0 < floor <= min(rule.threshold for rule in DEFAULT_RULES.values())

@@ -21,7 +21,8 @@ def test_loss_falls_on_a_repeated_batch(frames, tmp_path):
     assert len(wh) >= 9 and wh.max() <= 128
     # k-means anchors on the letterboxed boxes, smallest (stride 8) first
     areas = model.anchors.prod(-1).flatten()
-    assert (areas.diff() >= 0).all() and wh.prod(1).min() <= areas[0] and areas[-1] <= wh.prod(1).max()
+    assert (areas.diff() >= 0).all()
+    assert wh.prod(1).min() <= areas[0] + 1e-3 and areas[-1] <= wh.prod(1).max() + 1e-3  # float32 anchors
     images, targets = collate([DetectionDataset(samples, img_size=128)[i] for i in range(8)])
     loss_fn = DetectionLoss(anchors=model.anchors, strides=model.strides, num_classes=5, img_size=128)
     opt = make_optimizer(model, cfg)
