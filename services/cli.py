@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __all__ = ["main"]
 
 # in the order `lanewatch --help` lists them
-COMMANDS = ("synth", "sheet", "train", "anchors", "evaluate", "detect", "export", "stack", "serve", "console", "demo", "bench")
+COMMANDS = ("synth", "sheet", "rescreen", "train", "anchors", "evaluate", "detect", "export", "stack", "serve", "console", "demo", "bench")
 
 
 def _parser() -> argparse.ArgumentParser:

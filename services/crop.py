@@ -39,17 +39,17 @@ from pipeline.crop import Cropper, CropRegion, canny_crop, no_crop, whole_frame
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Placed, RawScan
 from pipeline.preprocess import Placement, background_for, canvases_for
+from models.shipped import DEFAULT_WEIGHTS
 from pipeline.state import LaneStateStore
 from services.frames import network_image
 from services.runner import Out, Result, ServiceSettings, Stage, Topics, each_record, event
 
 __all__ = [
-    "DEFAULT_WEIGHTS", "CanvasSpec", "CropSettings", "CropStage", "DetectorInput", "crop_scan", "detector_input", "load_cropper",
+    "CanvasSpec", "CropSettings", "CropStage", "DetectorInput", "crop_scan", "detector_input", "load_cropper",
     "make_stage",
 ]
 
 log = logging.getLogger(__name__)
-DEFAULT_WEIGHTS = Path("models/weights/aspp_yolo_nano.onnx")
 
 
 class CropSettings(ServiceSettings):

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from models.shipped import DEFAULT_WEIGHTS, require_weights
 from pipeline.kafka import Consumer
 from pipeline.messages import Alert, DeadLetter
 from pipeline.settings import CommonSettings
@@ -55,7 +56,7 @@ class DemoConfig:
     rate: float = 1.0  # mean scans per second per lane
     size: tuple[int, int] = (640, 480)
     seed: int = 0
-    weights: Path = Path("models/weights/aspp_yolo_nano.onnx")
+    weights: Path = DEFAULT_WEIGHTS
     workdir: Path = Path(".demo")
     drain_timeout_s: float = 60.0  # longest to wait for the last scans after ingest stops
     start_timeout_s: float = 90.0
@@ -129,9 +130,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the demo end to end; returns the summary (see the module docstring)."""
     from services.stack import Stack
 
-    weights = Path(config.weights)
-    if not weights.is_file():
-        raise FileNotFoundError(f"no detector weights at {weights}: run `make weights`, or pass --weights")
+    weights = require_weights(config.weights)
     settings = CommonSettings()
     stack = None
     if settings.embedded:

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from models.shipped import DEFAULT_WEIGHTS, require_weights
 from pipeline.codec import decode_canvas, decode_scan
 from pipeline.crop import CropRegion
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Detection, Detections, Rejected
 from pipeline.preprocess import Placement, background_for, pack, stack_canvases, unpack
 from pipeline.state import LaneStateStore
-from services.crop import DEFAULT_WEIGHTS
 from services.frames import network_image
 from services.runner import INFRASTRUCTURE_ERRORS, Out, Result, ServiceSettings, Stage, Topics, event
 
@@ -172,9 +172,7 @@ def make_stage(settings: DetectSettings) -> Callable[[LaneStateStore, Topics], D
     """Load the runtime now (a missing weights file fails the start, loudly), then the stage factory."""
     from models.runtime import load_runtime, runtime_for
 
-    weights = Path(settings.weights)
-    if not weights.is_file():
-        raise FileNotFoundError(f"no detector weights at {weights}: run `make weights`, or set LANEWATCH_WEIGHTS")
+    weights = require_weights(settings.weights, how="LANEWATCH_WEIGHTS")
     runtime = load_runtime(weights, threads=settings.threads, spin=settings.spin)
     engine = f"{runtime_for(weights)}:{weights.stem}"
     event(log, "detector loaded", engine=engine, img_size=runtime.img_size, classes=list(runtime.class_names),

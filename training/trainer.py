@@ -88,6 +88,10 @@ class TrainConfig(BaseModel):
     conf_threshold: float = 0.001  # validation keeps low scores: mAP integrates the whole PR curve
     resume: Path | None = None
     max_batches: PositiveInt | None = None  # per epoch; for smoke tests and benchmarks
+    # DOAM-O's over-sampling: frames holding a hard sample (an OL3 threat, or one of `hard_classes`)
+    # are drawn this many times as often as the others (1: every frame once per epoch)
+    oversample_hard: float = Field(default=1.0, ge=1.0)
+    hard_classes: tuple[str, ...] = ()
     progress: bool = True
 
     @field_validator("img_size")
@@ -245,11 +249,29 @@ def _check_resumable(cfg: TrainConfig, extra: dict[str, Any]) -> None:
             raise ValueError(f"--resume {cfg.resume}: it was trained with {key}={old[key]!r}, not {now!r}")
 
 
+def hard_frames(samples: list[Sample], hard_classes: tuple[str, ...] = ()) -> np.ndarray:
+    """bool (N,): which frames hold a hard sample, a threat at occlusion level OL3 or of one of `hard_classes`."""
+    hard = set(hard_classes)
+    return np.array([any(b.occlusion == "OL3" or b.label in hard for b in s.boxes) for s in samples], bool)
+
+
+def epoch_order(ds: DetectionDataset, cfg: TrainConfig, epoch: int) -> list[int]:
+    """The frames of one training epoch, fixed by seed and epoch.
+
+    Every frame once in a shuffled order; with ``oversample_hard`` > 1, as many
+    draws with replacement, a frame holding a hard sample that many times as
+    likely as one without (DOAM-O's over-sampling: hard samples re-fed).
+    """
+    g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    if cfg.oversample_hard == 1.0:
+        return torch.randperm(len(ds), generator=g).tolist()
+    weights = np.where(hard_frames(ds.samples, cfg.hard_classes), cfg.oversample_hard, 1.0)
+    return torch.multinomial(torch.as_tensor(weights), len(ds), replacement=True, generator=g).tolist()
+
+
 def _loader(ds: DetectionDataset, cfg: TrainConfig, *, epoch: int | None) -> DataLoader:
-    """Shuffled (an order fixed by seed and epoch) when `epoch` is given, in order otherwise."""
-    order = None
-    if epoch is not None:
-        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)).tolist()
+    """Shuffled (see `epoch_order`) when `epoch` is given, in order otherwise."""
+    order = None if epoch is None else epoch_order(ds, cfg, epoch)
     return DataLoader(
         ds,
         batch_size=cfg.batch,
@@ -354,6 +376,13 @@ def _train(cfg: TrainConfig) -> Path:
     samples = load_samples(cfg.data, cfg.classes)
     if len(samples) < 2:
         raise ValueError(f"{cfg.data}: {len(samples)} frame(s); training needs at least 2")
+    unknown = sorted(set(cfg.hard_classes) - set(cfg.classes))
+    if unknown:
+        raise ValueError(f"hard classes {unknown} are not among the trained classes {list(cfg.classes)}")
+    if cfg.oversample_hard > 1.0 and not hard_frames(samples, cfg.hard_classes).any():
+        raise ValueError(f"{cfg.data}: no frame holds an OL3 threat or one of the hard classes "
+                         f"{list(cfg.hard_classes)}: nothing to over-sample (occlusion levels come from "
+                         "`lanewatch synth`; name classes with --hard-classes)")
     if cfg.resume:
         ema, detector_config, extra = load_detector(cfg.resume)
         _check_resumable(cfg, extra)

@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.batcher import DynamicBatcher
+from models.shipped import DEFAULT_WEIGHTS
 from services.bench.model import (
-    DEFAULT_WEIGHTS, RUNTIMES, bare_engine_throughput, machine_info, open_runtime, runtime_for,
+    RUNTIMES, bare_engine_throughput, machine_info, open_runtime, runtime_for,
     simulator_canvases,
 )
 from services.bench.output import pyplot, save_figure, write_json

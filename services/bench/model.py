@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from models.runtime.base import usable_cores
+from models.shipped import DEFAULT_WEIGHTS, require_weights
 from services.bench.output import write_json
 from services.commands.args import positive_int, positive_ints
 
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 RUNTIMES = ("onnxruntime", "torch", "tensorrt")
-DEFAULT_WEIGHTS = Path("models/weights/aspp_yolo_nano.onnx")
 _SUFFIXES = {".onnx": "onnxruntime", ".pt": "torch", ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt"}
 
 
@@ -106,8 +106,7 @@ def open_runtime(weights: str | Path, *, runtime: str | None = None, threads: in
         if "device" not in accepts:
             raise ValueError("--device: this lanewatch's runtimes run on the CPU only")
         kwargs["device"] = device
-    if not weights.is_file():
-        raise FileNotFoundError(f"no weights at {weights}: run `make weights`, or pass --weights")
+    require_weights(weights)
     if name == "torch" and threads:
         import torch
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from models.runtime.base import usable_cores
+from models.shipped import DEFAULT_CHECKPOINT
 from services.bench.output import pyplot, save_figure, write_json
 from services.commands.args import positive_int, positive_ints
 
@@ -256,7 +257,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "lanewatch bench pareto --data data/pareto --json bench/pareto.json --plot bench/pareto.png",
     )
     p.add_argument("--data", type=Path, required=True, help="labelled frames (simulator output or any supported dataset)")
-    p.add_argument("--weights", type=Path, default=Path("models/weights/aspp_yolo_nano.pt"),
+    p.add_argument("--weights", type=Path, default=DEFAULT_CHECKPOINT,
                    help="detector checkpoint (.pt): exported to ONNX at each size (default: shipped)")
     p.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, help="detector input sizes (default 256,320,416,512,640)")
     p.add_argument("--batch", type=positive_int, default=8, help="lanewatch's canvases per inference call (default 8)")

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from models.runtime.base import usable_cores
+from models.shipped import DEFAULT_WEIGHTS, require_weights
 from services.bench.model import machine_info
 from services.bench.output import pyplot, save_figure, write_json
 from services.commands.args import fraction, frame_size, positive_int, positive_ints
@@ -56,7 +57,7 @@ class PipelineBench:
     lanes: int = 4
     scans: int = 400
     size: tuple[int, int] = (640, 480)
-    weights: Path = Path("models/weights/aspp_yolo_nano.onnx")
+    weights: Path = DEFAULT_WEIGHTS
     load: float = 0.5
     max_batch: int = 4  # the detect service's defaults (from `lanewatch bench batching`)
     max_delay_ms: float = 20.0
@@ -261,9 +262,7 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
     from services.demo import service_env
     from services.stack import Stack
 
-    weights = Path(cfg.weights)
-    if not weights.is_file():
-        raise FileNotFoundError(f"no detector weights at {weights}: run `make weights`, or pass --weights")
+    weights = require_weights(cfg.weights)
     settings = CommonSettings()
     stack = None
     if not settings.embedded:
@@ -458,7 +457,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lanes", type=positive_int, default=4, help="simulated lanes (default 4)")
     p.add_argument("--scans", type=positive_int, default=400, help="scans in each saturation phase (default 400)")
     p.add_argument("--size", type=frame_size, default=(640, 480), help="simulated frame size WxH (default 640x480)")
-    p.add_argument("--weights", type=Path, default=Path("models/weights/aspp_yolo_nano.onnx"), help="detector weights (default: shipped)")
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="detector weights (default: the shipped ones)")
     p.add_argument("--load", type=fraction, default=0.5, help="offered load of the latency phase, share of sustained (default 0.5)")
     p.add_argument("--max-batch", type=positive_int, default=PipelineBench.max_batch,
                    help=f"detect service max_batch (default {PipelineBench.max_batch}, the service's)")

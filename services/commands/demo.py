@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from models.shipped import DEFAULT_WEIGHTS
 from services.commands.args import frame_size, positive_int
 
 __all__ = ["format_summary", "register", "run"]
@@ -69,8 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--rate", type=float, default=1.0, help="mean scans per second per lane (default 1)")
     c.add_argument("--size", type=frame_size, default=(640, 480), help="simulated frame size WxH (default 640x480)")
     c.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
-    c.add_argument("--weights", type=Path, default=Path("models/weights/aspp_yolo_nano.onnx"),
-                   help="detector weights, .onnx with its .pt beside for TDC (default models/weights/aspp_yolo_nano.onnx)")
+    c.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
+                   help="detector weights, .onnx with its .pt beside for TDC (default: the shipped ones)")
     c.add_argument("--workdir", type=Path, default=Path(".demo"), help="where service logs go (default .demo)")
     c.add_argument("--json", type=Path, help="also write the summary as JSON here")
     c.set_defaults(func=run)

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.shipped import DEFAULT_WEIGHTS, require_weights
 from services.commands.args import ratio
 
 __all__ = ["register", "run", "scan_samples"]
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from training.datasets.loader import load_image
     from training.inference import detect_samples
 
-    runtime = load_runtime(args.weights)
+    runtime = load_runtime(require_weights(args.weights))
     samples = scan_samples(args.images)
     detections = detect_samples(runtime, samples, conf_threshold=args.conf, iou_threshold=args.iou)
     names = runtime.class_names
@@ -95,7 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: lanewatch detect --weights models/weights/aspp_yolo_nano.onnx scans/*.png --draw out/",
     )
     d.add_argument("images", type=Path, nargs="+", help="scan files")
-    d.add_argument("--weights", type=Path, required=True, help="detector weights (.pt or .onnx)")
+    d.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
+                   help="detector weights (.pt or .onnx; default: the shipped ONNX weights)")
     d.add_argument("--json", type=Path, default=None, help="write all detections as JSON here")
     d.add_argument("--draw", type=Path, default=None, help="write each scan with its boxes drawn into this folder")
     d.add_argument("--conf", type=ratio, default=0.25, help="score threshold (default 0.25)")

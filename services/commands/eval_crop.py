@@ -9,17 +9,17 @@ from dataclasses import asdict, fields
 from functools import partial
 from pathlib import Path
 
+from models.shipped import DEFAULT_CHECKPOINT
 from pipeline.crop.tdc import TDCConfig
 from services.commands.args import positive_int, ratio
 
 __all__ = ["register"]
 
-SHIPPED_BACKBONE = Path("models/weights/aspp_yolo_nano.pt")
 _METHODS = ("tdc", "canny", "none")
 
 
 def _backbone(args: argparse.Namespace) -> Path:
-    path = args.backbone or getattr(args, "weights", None) or SHIPPED_BACKBONE
+    path = args.backbone or getattr(args, "weights", None) or DEFAULT_CHECKPOINT
     if not Path(path).exists():
         raise ValueError(f"TDC reads the detector's backbone: {path} does not exist (give --backbone or --weights)")
     return Path(path)
@@ -97,7 +97,7 @@ def run_ablation(args: argparse.Namespace) -> int:
 def _tdc_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
     d = TDCConfig()
     p.add_argument("--data", type=Path, required=True, help="dataset folder with threat boxes and bag boxes (simulator output)")
-    fallback = f"{SHIPPED_BACKBONE}" if sweep else f"--weights, else {SHIPPED_BACKBONE}"
+    fallback = f"{DEFAULT_CHECKPOINT}" if sweep else f"--weights, else {DEFAULT_CHECKPOINT}"
     p.add_argument("--backbone", type=Path, default=None,
                    help=f"detector checkpoint (.pt) whose backbone TDC reads (default: {fallback})")
     p.add_argument("--long-side", type=positive_int, default=None,

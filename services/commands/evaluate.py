@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from models.shipped import DEFAULT_WEIGHTS, require_weights
 from services.commands.args import positive_int, ratio
 
 __all__ = ["register", "run"]
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from training.evaluation.scan_level import plot_roc, scan_level
     from training.inference import detect_samples
 
-    runtime = load_runtime(args.weights)
+    runtime = load_runtime(require_weights(args.weights))
     classes = runtime.class_names
     samples = load_dataset(args.data)
     # boxes of classes the model does not know cannot be found: leave them out, say so
@@ -112,7 +113,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         epilog="example: lanewatch eval detector --weights models/weights/aspp_yolo_nano.onnx --data data/test --json runs/eval.json",
     )
-    d.add_argument("--weights", type=Path, required=True, help="detector weights (.pt or .onnx)")
+    d.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
+                   help="detector weights (.pt or .onnx; default: the shipped ONNX weights)")
     d.add_argument("--data", type=Path, required=True, help="dataset folder with ground truth")
     d.add_argument("--json", type=Path, default=None, help="write the metrics here (PR curves beside it as .pr.png)")
     d.add_argument("--pr-curves", type=Path, default=None, help="PR curve PNG path (default: beside --json)")

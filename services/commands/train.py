@@ -52,6 +52,16 @@ def parse_classes(text: str) -> tuple[str, ...]:
     return names
 
 
+def _at_least_one(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a factor of 1 or more, got {text!r}")
+    return v
+
+
 def parse_zoom(text: str) -> tuple[float, float]:
     """'MIN,MAX' zoom-crop range, 1 <= MIN <= MAX (one number: MIN = MAX)."""
     try:
@@ -120,6 +130,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--degrade", type=float, default=0.0, metavar="P",
                    help="probability of each archive/sensor degradation: JPEG at quality 40-95, blur, noise (default 0); "
                         "0.3-0.5 helps a detector read other scanners' and archives' images")
+    p.add_argument("--oversample-hard", type=_at_least_one, default=1.0, metavar="F",
+                   help="draw frames holding a hard sample (a threat at occlusion level OL3, or of --hard-classes) F "
+                        "times as often as the others, with replacement, as DOAM-O re-feeds hard samples (default 1: "
+                        "every frame once per epoch)")
+    p.add_argument("--hard-classes", type=parse_classes, default=(), metavar="C1,C2",
+                   help="classes whose frames count as hard for --oversample-hard (e.g. knife,scissors: thin threats)")
     p.add_argument("--no-cache", action="store_true", help="decode images every epoch instead of caching them in RAM")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0: with cached images the main process keeps up)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: one per core; fewer can be faster on a busy machine)")
@@ -148,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         cache=False if args.no_cache else None,
         workers=args.workers, threads=args.threads, seed=args.seed, resume=args.resume, max_batches=args.max_batches, progress=not args.quiet,
         backbone=args.backbone, init=args.init, freeze=args.freeze,
+        oversample_hard=args.oversample_hard, hard_classes=args.hard_classes,
     )
     weights = train(config)
     last = json.loads((args.out / "train_log.jsonl").read_text().splitlines()[-1])

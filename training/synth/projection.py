@@ -488,3 +488,20 @@ def _shown(a_h: np.ndarray, a_l: np.ndarray, display: Display, palette: ScanPale
         ratio = cv2.blur(a_l, k) / np.maximum(cv2.blur(a_h, k), 1e-3)
         colour += palette.correction(a_h, ratio)
     return colour
+
+
+def rescreen(rgb: np.ndarray, display: Display, *, palette: ScanPalette | None = None,
+             spectrum: Spectrum = DEFAULT_SPECTRUM) -> np.ndarray:
+    """A pseudo-colour scan (H, W, 3) uint8 shown on another screen: read back through its own, rendered on `display`.
+
+    Each pixel's absorbance and material ratio are read through the scan's
+    screen (``palette``, default: `calibrate_palette` of the scan) and shown on
+    ``display``. What the read-back loses (texture the display model does not
+    explain, compression, the material ratio smoothed at edges) stays lost.
+    """
+    palette = palette or calibrate_palette(rgb, spectrum=spectrum)
+    px = np.ascontiguousarray(rgb).reshape(-1, 3)
+    a_h, a_l = _read_display(px, _display_inverse(palette.display, spectrum))
+    shape = rgb.shape[:2]
+    return pseudo_colour_absorbance(a_h.reshape(shape).astype(np.float32), a_l.reshape(shape).astype(np.float32),
+                                    display, spectrum)

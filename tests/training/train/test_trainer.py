@@ -74,3 +74,62 @@ def test_train_writes_checkpoints_log_and_resumes(frames, tmp_path):
     assert [r["epoch"] for r in log] == [1, 2, 3]
     with pytest.raises(ValueError, match="img_size"):
         train(TrainConfig(**base | {"img_size": 160}, epochs=4, resume=tmp_path / "run" / "last.pt"))
+
+
+def _sample(i: int, boxes: list[tuple[str, str]]):
+    from training.datasets.records import Box, Sample
+
+    return Sample(image_id=f"f{i}", width=100, height=100, image=f"f{i}.png",
+                  boxes=[Box(x1=10, y1=10, x2=40, y2=40, label=label, occlusion=level) for label, level in boxes])
+
+
+def test_hard_samples_are_over_sampled_as_doam_o_does():
+    from training.trainer import epoch_order, hard_frames
+
+    # frames 0-19 easy (OL1 guns, or empty), 20-24 hard: an OL3 threat, or a knife when knives count as hard
+    samples = [_sample(i, [("gun", "OL1")] if i % 2 else []) for i in range(20)]
+    samples += [_sample(20 + i, [("gun", "OL3")]) for i in range(3)] + [_sample(23 + i, [("knife", "OL2")]) for i in range(2)]
+    assert hard_frames(samples).tolist() == [False] * 20 + [True] * 3 + [False] * 2
+    assert hard_frames(samples, ("knife",)).tolist() == [False] * 20 + [True] * 5
+
+    class _DS:  # epoch_order reads only the frames
+        def __init__(self, s):
+            self.samples = s
+
+        def __len__(self):
+            return len(self.samples)
+
+    ds = _DS(samples)
+    plain = TrainConfig(data=".", out=".", seed=3)
+    order = epoch_order(ds, plain, 0)
+    assert sorted(order) == list(range(25))  # factor 1: every frame once
+    assert order == epoch_order(ds, plain, 0) and order != epoch_order(ds, plain, 1)
+    hard = TrainConfig(data=".", out=".", seed=3, oversample_hard=4.0, hard_classes=("knife",))
+    draws = np.concatenate([epoch_order(ds, hard, e) for e in range(400)])
+    assert len(draws) == 400 * 25
+    share = np.isin(draws, range(20, 25)).mean()
+    assert share == pytest.approx(5 * 4 / (20 + 5 * 4), abs=0.02)  # weight 4 each against 1: half of the draws
+    assert epoch_order(ds, hard, 7) == epoch_order(ds, hard, 7)
+    with pytest.raises(ValueError):
+        TrainConfig(data=".", out=".", oversample_hard=0.5)
+
+
+def test_over_sampling_needs_hard_frames(frames, tmp_path):
+    import re
+    import shutil
+
+    base = dict(out=tmp_path / "run", img_size=128, batch=6, epochs=1, progress=False, threads=1, max_batches=1)
+    with pytest.raises(ValueError, match="not among the trained classes"):
+        train(TrainConfig(**base, data=frames, oversample_hard=2.0, hard_classes=("axe",)))
+    assert any(b.occlusion == "OL3" for s in load_samples(frames) for b in s.boxes)
+    train(TrainConfig(**base, data=frames, oversample_hard=2.0))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["oversample_hard"] == 2.0
+    # the same frames labelled without occlusion levels (as real datasets are): nothing is hard
+    plain = tmp_path / "plain"
+    shutil.copytree(frames, plain)
+    (plain / "annotations.json").unlink()
+    for xml in (plain / "annotations").glob("*.xml"):
+        xml.write_text(re.sub(r"\s*<occlusion>OL\d</occlusion>", "", xml.read_text()))
+    with pytest.raises(ValueError, match="nothing to over-sample"):
+        train(TrainConfig(**base, data=plain, oversample_hard=2.0))
+    train(TrainConfig(**base, data=plain, oversample_hard=2.0, hard_classes=("knife", "scissors")))
