@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := .demo
 
-.PHONY: demo sheet sheets test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism
+.PHONY: demo sheet sheets lint test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism
 
 # torch first, pinned: pip then takes the local CPU wheel (find-links) instead of
 # resolving an unpinned torch to the multi-gigabyte CUDA build from the registry.
@@ -39,8 +39,12 @@ realism: $(STAMP)
 	$(BIN)/lanewatch synth --out $(DATA)/realism --count 500 --seed 12345 --workers 2 --format coco --quiet
 	$(BIN)/lanewatch eval realism --sim $(DATA)/realism --real $(REAL) --json runs/realism.json
 
+# Lint (ruff, configured in pyproject.toml) before the tests: a second or two.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
 # pytest exits 5 when a selection holds no test; that is not a failure here.
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 test-slow: $(STAMP)

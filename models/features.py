@@ -23,8 +23,10 @@ from torch import nn
 
 from models.backbone import STAGE_NAMES, STAGE_STRIDES
 from models.checkpoint import load_detector
+from pipeline.crop.tdc import TaskDrivenCropper, TDCConfig
+from pipeline.preprocess import background_for
 
-__all__ = ["FeatureExtractor", "downscale"]
+__all__ = ["FeatureExtractor", "downscale", "load_tdc"]
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -171,3 +173,22 @@ def _onnx_runner(backbone: nn.Module, threads: int) -> Runner:
         return out
 
     return run
+
+
+def load_tdc(
+    weights: str | Path,
+    *,
+    config: TDCConfig = TDCConfig(),
+    runtime: str = "onnx",
+    threads: int = 1,
+) -> TaskDrivenCropper:
+    """TDC reading ``config.layer`` of the detector checkpoint ``weights``, belt-referenced for its input mode.
+
+    The one loader the crop service, `eval crop` and the benchmarks share.
+    """
+    extractor = FeatureExtractor.load(
+        weights, layer=config.layer, long_side=config.long_side, runtime=runtime, threads=threads
+    )
+    return TaskDrivenCropper(
+        extractor, config, belt_colour=background_for(extractor.input_format), reference_size=config.long_side
+    )

@@ -23,11 +23,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.boxes import nms
 from pipeline.messages import Alert, Detection, Detections, Rejected, alert_id_for
 
 __all__ = [
     "DEFAULT_RULES", "SEVERITIES", "AlertPolicy", "ClassRule", "CompletedScan", "ScanAssembler", "build_alert",
-    "merge_detections", "nms",
+    "merge_detections",
 ]
 
 SEVERITIES = ("low", "medium", "high", "critical")  # in rising order
@@ -80,26 +81,6 @@ class AlertPolicy(BaseModel):
         return cls.model_validate(data)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
-    """Indices kept by greedy NMS, best score first; `boxes` (K, 4) x1, y1, x2, y2, `scores` (K,)."""
-    order = list(np.argsort(-np.asarray(scores), kind="stable"))
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep: list[int] = []
-    while order:
-        i = order.pop(0)
-        keep.append(int(i))
-        if not order:
-            break
-        rest = np.array(order)
-        w = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
-        h = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
-        inter = w * h
-        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
-        order = [j for j, o in zip(order, iou) if o <= iou_threshold]
-    return keep
-
-
 def merge_detections(parts: Iterable[Detections], policy: AlertPolicy) -> tuple[Detection, ...]:
     """The detections of all `parts` that pass their class's threshold, de-duplicated across regions per view
     and class, each tagged with its view; most severe first, then by score."""
@@ -113,7 +94,7 @@ def merge_detections(parts: Iterable[Detections], policy: AlertPolicy) -> tuple[
     kept: list[Detection] = []
     for dets in groups.values():
         boxes = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets])
-        kept += [dets[i] for i in nms(boxes, np.array([d.score for d in dets]), policy.iou_threshold)]
+        kept += [dets[int(i)] for i in nms(boxes, np.array([d.score for d in dets]), policy.iou_threshold)]
     return tuple(sorted(kept, key=lambda d: (-_RANK[policy.rule(d.label).severity], -d.score, d.view or "", d.box.x1)))
 
 

@@ -32,7 +32,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import (
-    CommitFailedError, InvalidRequestError, KafkaError, KafkaTimeoutError, RebalanceInProgressError,
+    CommitFailedError,
+    InvalidRequestError,
+    KafkaError,
+    KafkaTimeoutError,
+    RebalanceInProgressError,
 )
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata

@@ -34,12 +34,12 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from pydantic import Field
 
+from models.shipped import DEFAULT_WEIGHTS
 from pipeline.codec import Scan, decode_scan, encode_canvas, encode_dual, encode_rgb
 from pipeline.crop import Cropper, CropRegion, canny_crop, no_crop, whole_frame
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Placed, RawScan
 from pipeline.preprocess import Placement, background_for, canvases_for
-from models.shipped import DEFAULT_WEIGHTS
 from pipeline.state import LaneStateStore
 from services.frames import network_image
 from services.runner import Out, Result, ServiceSettings, Stage, Topics, each_record, event
@@ -111,7 +111,7 @@ def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropp
         return canny_crop, "rgb", "canny"
     if method == "tdc":
         try:
-            from training.cropping.benchmark import load_tdc
+            from models.features import load_tdc
 
             cropper = load_tdc(weights, threads=threads)
             return cropper, cropper.extractor.input_format, "tdc"

@@ -7,10 +7,11 @@ comes first, as Triton's dynamic batcher does (the defaults come from `lanewatch
 A `canvas-u8` record is already the detector's input (the crop service laid the regions on it): its
 pixels are viewed in place, not decoded. Canvases cut to their bags come in different shapes: a model
 with free input sizes runs each shape as its own batch, and a runtime whose model has a fixed size pads
-every canvas below and to the right to its square (placements count from the top left, so nothing moves). An encoded crop is decoded, put in the model's input mode and
-letterboxed. The batch's uint8 canvases go through the runtime in one call (`detect_canvases`: the
-runtime normalises, on the device for GPU runtimes); boxes come back on the canvas and are mapped to the
-frame through the region each falls in (`pipeline.preprocess.unpack`).
+every canvas below and to the right to its square (placements count from the top left, so nothing
+moves). An encoded crop is decoded, put in the model's input mode and letterboxed. The batch's uint8
+canvases go through the runtime in one call (`detect_canvases`: the runtime normalises, on the device for
+GPU runtimes); boxes come back on the canvas and are mapped to the frame through the region each falls in
+(`pipeline.preprocess.unpack`).
 
 Scores below `LANEWATCH_CONF_THRESHOLD` are dropped here; per-class alert thresholds are the alert
 service's business, so keep this low.

@@ -39,7 +39,14 @@ from pydantic import Field, SecretStr
 from pipeline.batcher import DynamicBatcher
 from pipeline.kafka import Consumer, Inbound, Producer
 from pipeline.messages import (
-    TOPIC_ACKS, TOPIC_ALERTS, TOPIC_CROPPED, TOPIC_DEADLETTER, TOPIC_DETECTIONS, TOPIC_RAW, Message, Rejected,
+    TOPIC_ACKS,
+    TOPIC_ALERTS,
+    TOPIC_CROPPED,
+    TOPIC_DEADLETTER,
+    TOPIC_DETECTIONS,
+    TOPIC_RAW,
+    Message,
+    Rejected,
 )
 from pipeline.metrics import MetricsServer, ServiceMetrics, serve_metrics, service_metrics
 from pipeline.settings import CommonSettings

@@ -130,8 +130,8 @@ class DetectionLoss(nn.Module):
                 gxy = t[:, 2:4]
                 gxi = torch.tensor([w, h], device=device, dtype=t.dtype) - gxy
                 j, k = ((gxy % 1 < 0.5) & (gxy > 1)).T
-                l, m = ((gxi % 1 < 0.5) & (gxi > 1)).T
-                pick = torch.stack((torch.ones_like(j), j, k, l, m))  # (5, n)
+                l_, m = ((gxi % 1 < 0.5) & (gxi > 1)).T
+                pick = torch.stack((torch.ones_like(j), j, k, l_, m))  # (5, n)
                 t = t.repeat(5, 1, 1)[pick]
                 off = (torch.zeros_like(gxy)[None] + offsets[:, None])[pick]
             else:

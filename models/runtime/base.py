@@ -10,6 +10,7 @@ import numpy as np
 
 from models.metadata import validate_metadata
 from models.nms import postprocess
+from pipeline.preprocess import DUAL_BACKGROUND, RGB_BACKGROUND
 
 
 def usable_cores() -> int:
@@ -83,7 +84,7 @@ class DetectorRuntime(Protocol):
 
 
 # The empty belt each input mode pads with (pipeline.preprocess.background_for; models imports no pipeline code).
-PAD_VALUES = {"rgb": (255, 255, 255), "dual": (255, 255, 118)}
+PAD_VALUES = {"rgb": RGB_BACKGROUND, "dual": DUAL_BACKGROUND}  # the empty belt, as the canvases have it
 
 
 def to_network_batch(canvases: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -35,10 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.batcher import DynamicBatcher
 from models.shipped import DEFAULT_WEIGHTS
+from pipeline.batcher import DynamicBatcher
 from services.bench.model import (
-    RUNTIMES, bare_engine_throughput, machine_info, open_runtime, runtime_for,
+    RUNTIMES,
+    bare_engine_throughput,
+    machine_info,
+    open_runtime,
+    runtime_for,
     simulator_canvases,
 )
 from services.bench.output import pyplot, save_figure, write_json
@@ -289,7 +293,8 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "runtime": name, "weights": str(args.weights), "img_size": runtime.img_size, "threads": args.threads,
         "device": args.device, "input_format": runtime.input_format, "machine": machine_info(),
-        "seconds": seconds, "load_seconds": load_seconds, "warmup_s": warmup_s, "load": args.load, "latency_budget_ms": args.latency_budget_ms, "tie_tolerance": args.tie_tolerance,
+        "seconds": seconds, "load_seconds": load_seconds, "warmup_s": warmup_s, "load": args.load,
+        "latency_budget_ms": args.latency_budget_ms, "tie_tolerance": args.tie_tolerance,
         "saturation_offered_images_per_s": round(sat_rate, 2), "offered_images_per_s": round(offered, 2),
         "bare_engine": bare, "points": points, "recommended": chosen, "plot": plot,
     }

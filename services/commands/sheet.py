@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "sheet",
         help="tile frames of a dataset with their boxes into one PNG",
-        description="Contact sheet of any dataset the readers know (simulator, SIXray-D/OPIXray VOC, SIXray txt, CLCXray COCO): threat boxes with class and occlusion level, bag boxes in grey.",
+        description="Contact sheet of any dataset the readers know (simulator, SIXray-D/OPIXray VOC, SIXray txt, "
+                    "CLCXray COCO): threat boxes with class and occlusion level, bag boxes in grey.",
         epilog="example: lanewatch sheet data/train --out sheet.png --count 16",
     )
     c.add_argument("data", type=Path, help="dataset folder")

@@ -30,7 +30,8 @@ EPILOG = """\
 example: lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --out runs/nano
 resume:  lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --out runs/nano --resume runs/nano/last.pt
 pretrained backbone: lanewatch train --data data/train --val data/val --size nano --backbone efficientnet-lite0 --epochs 12 --img-size 320 --out runs/lite
-fine-tune on your scans: lanewatch train --data site/labelled --val site/val --size nano --init models/weights/aspp_yolo_nano.pt --epochs 10 --img-size 320 --lr 0.0003 --optimizer adamw --out runs/site"""
+fine-tune on your scans: lanewatch train --data site/labelled --val site/val --size nano \
+    --init models/weights/aspp_yolo_nano.pt --epochs 10 --img-size 320 --lr 0.0003 --optimizer adamw --out runs/site"""
 
 
 def parse_anchors(text: str) -> tuple[tuple[float, float], ...]:
@@ -118,7 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.01 for SGD, 0.001 for AdamW)")
     p.add_argument("--weight-decay", type=float, default=None, help="per 64 images for SGD (default 5e-4); AdamW's decoupled decay (default 0.05)")
     p.add_argument("--warmup-epochs", type=float, default=3.0, help="linear learning rate warm-up, in epochs (default 3)")
-    p.add_argument("--restarts", type=_positive_int, default=None, metavar="T0", help="cosine warm restarts every T0 epochs after warm-up (SGDR); default: one cosine")
+    p.add_argument("--restarts", type=_positive_int, default=None, metavar="T0",
+                   help="cosine warm restarts every T0 epochs after warm-up (SGDR); default: one cosine")
     p.add_argument("--restart-mult", type=_positive_int, default=1, metavar="M", help="each restart cycle M times longer than the last (default 1)")
     p.add_argument("--mode", choices=("rgb", "dual"), default="rgb", help="input: pseudo-colour RGB or the dual-energy 3-channel form (default rgb)")
     p.add_argument("--box-loss", choices=("ciou", "giou"), default="ciou", help="box regression loss (default ciou)")

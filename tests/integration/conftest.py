@@ -7,6 +7,7 @@ import pytest
 from pipeline.state import RedisLaneStateStore
 from services.stack import Stack, alive
 
+
 @pytest.fixture(scope="session")
 def stack():
     s = Stack()

@@ -81,7 +81,7 @@ def test_killing_one_of_two_detect_workers_loses_no_scan(stack, store, tmp_path)
             sent = []
 
             def feed(n):
-                for i in range(n):
+                for _ in range(n):
                     lane = lanes[len(sent) % len(lanes)]
                     sent.append(gate.publish(payloads[len(sent) % 4], lane_id=lane, source="test"))
                     producer.flush()

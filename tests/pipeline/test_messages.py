@@ -3,11 +3,30 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from pipeline.messages import (
-    META_HEADER, TOPIC_ACKS, TOPIC_ALERTS, TOPIC_CROPPED, TOPIC_DEADLETTER, TOPIC_DETECTIONS, TOPIC_RAW, TOPICS,
-    Ack, Alert, BadMessage, Box, CroppedRegion, DeadLetter, Detection, Detections, RawScan, alert_id_for,
-    decode_meta, encode_meta, make_scan_id,
+    META_HEADER,
+    TOPIC_ACKS,
+    TOPIC_ALERTS,
+    TOPIC_CROPPED,
+    TOPIC_DEADLETTER,
+    TOPIC_DETECTIONS,
+    TOPIC_RAW,
+    TOPICS,
+    Ack,
+    Alert,
+    BadMessage,
+    Box,
+    CroppedRegion,
+    DeadLetter,
+    Detection,
+    Detections,
+    RawScan,
+    alert_id_for,
+    decode_meta,
+    encode_meta,
+    make_scan_id,
 )
 
 T0 = datetime(2026, 11, 21, 12, 0, 0, 123000, tzinfo=UTC)
@@ -102,7 +121,7 @@ def test_unknown_topic_needs_an_explicit_model():
 
 
 def test_models_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         SAMPLES[TOPIC_RAW].seq = 3
 
 

@@ -117,7 +117,11 @@ def _point(mb: int, delay: float, sat: float, p99: float) -> dict:
 
 def test_recommend_on_hand_made_points():
     points = [_point(8, 10, 100, 500), _point(16, 10, 120, 1500), _point(8, 5, 98, 300), _point(4, 0, 60, 100)]
-    pick = lambda **kw: (lambda r: (r["max_batch"], r["max_delay_ms"], r["within_budget"]))(recommend(points, **kw))
+
+    def pick(**kw):
+        r = recommend(points, **kw)
+        return r["max_batch"], r["max_delay_ms"], r["within_budget"]
+
     assert pick(budget_ms=1000, tie_tolerance=0.0) == (8, 10, True)  # 16 is faster but over budget
     assert pick(budget_ms=1000, tie_tolerance=0.05) == (8, 5, True)  # 98 ties 100 within 5 %: lower p99 wins
     assert pick(budget_ms=2000, tie_tolerance=0.0) == (16, 10, True)

@@ -4,6 +4,7 @@ rebalances, draining on stop; and the structured log lines."""
 import io
 import json
 import logging
+
 import pytest
 from pydantic import SecretStr
 
@@ -11,7 +12,15 @@ from pipeline.kafka import Inbound
 from pipeline.messages import Rejected
 from pipeline.metrics import service_metrics
 from services.runner import (
-    DEADLETTER_VALUE_BYTES, Out, Runner, ServiceSettings, Stage, Topics, configure_logging, each_record, event,
+    DEADLETTER_VALUE_BYTES,
+    Out,
+    Runner,
+    ServiceSettings,
+    Stage,
+    Topics,
+    configure_logging,
+    each_record,
+    event,
     resolve_endpoints,
 )
 

@@ -9,10 +9,10 @@ import pytest
 
 from models.checkpoint import save_checkpoint
 from models.detector import build_detector
-from pipeline.crop import CropRegion
-from services.cli import main
 from models.runtime import DetectorRuntime
+from pipeline.crop import CropRegion
 from pipeline.preprocess import pack
+from services.cli import main
 from training.cropping.detection import detect_regions
 from training.cropping.metrics import retention
 from training.datasets.classes import SIXRAY_D
@@ -112,7 +112,7 @@ def test_crop_ablation_sweeps_layers_and_k(bench, capsys):
     assert main(argv) == 0
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 2 * 2 * 2  # variants x layers x k
-    assert {(r["variant"], r["layer"], r["k"]) for r in rows} == {(v, l, k) for v in ("paper", "tdc") for l in ("stem", "dark2") for k in (0.1, 0.3)}
+    assert {(r["variant"], r["layer"], r["k"]) for r in rows} == {(v, layer, k) for v in ("paper", "tdc") for layer in ("stem", "dark2") for k in (0.1, 0.3)}
     for r in rows:
         assert 0 < r["area_kept"] <= 1 and r["ms_per_frame"] > 0
     assert "layer" in capsys.readouterr().out

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.features import load_tdc
 from models.runtime import DetectorRuntime
-from pipeline.crop import Cropper, CropRegion, TaskDrivenCropper, TDCConfig, canny_crop, no_crop
-from pipeline.preprocess import background_for
+from pipeline.crop import Cropper, CropRegion, canny_crop, no_crop
 from training.cropping.detection import detect_regions
 from training.cropping.metrics import retention
 from training.datasets.loader import load_image
@@ -29,24 +28,6 @@ from training.evaluation import evaluate
 __all__ = ["METHODS", "benchmark", "format_table", "load_tdc", "method_croppers"]
 
 METHODS = ("tdc", "canny", "none")
-
-
-def load_tdc(
-    weights: str | Path,
-    *,
-    config: TDCConfig = TDCConfig(),
-    runtime: str = "onnx",
-    threads: int = 1,
-) -> TaskDrivenCropper:
-    """TDC reading ``config.layer`` of the detector checkpoint ``weights``, belt-referenced for its input mode."""
-    from models.features import FeatureExtractor
-
-    extractor = FeatureExtractor.load(
-        weights, layer=config.layer, long_side=config.long_side, runtime=runtime, threads=threads
-    )
-    return TaskDrivenCropper(
-        extractor, config, belt_colour=background_for(extractor.input_format), reference_size=config.long_side
-    )
 
 
 def _timed(cropper: Cropper, image: np.ndarray) -> tuple[list[CropRegion], float]:

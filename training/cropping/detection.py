@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+
 import numpy as np
 
 from models.nms import nms

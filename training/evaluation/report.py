@@ -169,7 +169,7 @@ def plot_pr_curves(
     cv2.putText(image, title, ((x0 + x1) // 2 - 6 * len(title), 22), _FONT, 0.6, _BLACK, 1, cv2.LINE_AA)
 
     colours = _colours(len(curves))
-    for (name, curve), colour in zip(curves.items(), colours, strict=True):
+    for curve, colour in zip(curves.values(), colours, strict=True):
         points = to_px(curve.recall, curve.precision)
         if len(points) > 1:
             cv2.polylines(image, [points.reshape(-1, 1, 2)], False, colour, 2, cv2.LINE_AA)

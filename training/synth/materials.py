@@ -52,7 +52,8 @@ _XCOM: dict[str, tuple[int, float, tuple[tuple[float, float], ...]]] = {
     "Si": (14, 28.086, ((20, 4.464), (30, 1.436), (40, 0.7012), (50, 0.4385), (60, 0.3207), (80, 0.2228), (100, 0.1835), (150, 0.1448))),
     "Fe": (26, 55.845, ((20, 25.68), (30, 8.176), (40, 3.629), (50, 1.958), (60, 1.205), (80, 0.5952), (100, 0.3717), (150, 0.1964))),
     "Cu": (29, 63.546, ((20, 33.79), (30, 10.92), (40, 4.862), (50, 2.613), (60, 1.593), (80, 0.7630), (100, 0.4584), (150, 0.2217))),
-    "Pb": (82, 207.2, ((20, 86.36), (30, 30.32), (40, 14.36), (50, 8.041), (60, 5.021), (80, 2.419), (88.0, 1.910), (88.001, 7.683), (100, 5.549), (150, 2.014))),
+    "Pb": (82, 207.2, ((20, 86.36), (30, 30.32), (40, 14.36), (50, 8.041), (60, 5.021), (80, 2.419), (88.0, 1.910),
+                       (88.001, 7.683), (100, 5.549), (150, 2.014))),
 }
 
 
@@ -175,7 +176,10 @@ def basis_coefficients(name: str) -> tuple[float, float]:
     design = np.stack([f_p, f_c], axis=1) * sw[:, None]
     coef, *_ = np.linalg.lstsq(design, mu * sw, rcond=None)
     if coef.min() < 0:  # fall back to the best single non-negative component
-        fits = [(np.linalg.norm(design[:, i] * (c := max(0.0, float(design[:, i] @ (mu * sw) / (design[:, i] @ design[:, i])))) - mu * sw), i, c) for i in (0, 1)]
+        fits = []
+        for i in (0, 1):
+            c = max(0.0, float(design[:, i] @ (mu * sw) / (design[:, i] @ design[:, i])))
+            fits.append((np.linalg.norm(design[:, i] * c - mu * sw), i, c))
         _, i, c = min(fits)
         coef = np.zeros(2)
         coef[i] = c

@@ -1,8 +1,8 @@
-from pathlib import Path
 
 import pytest
 
 from training.datasets import TO_SIXRAY_D, Box, DatasetFormatError, read_voc_dir, read_voc_xml, write_voc_xml
+
 
 def test_reads_foreign_voc_shifting_to_zero_based(make_voc) -> None:
     xml = make_voc()

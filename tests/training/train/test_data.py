@@ -73,7 +73,7 @@ def test_cache_serves_epochs_after_the_first_without_files(tmp_path):
     assert torch.equal(first[0], ds[1][0]) and torch.equal(first[1], ds[1][1])  # a pure function of (seed, epoch, i)
     ds.set_epoch(4)
     assert not torch.equal(first[0], ds[1][0])
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="image"):
         DetectionDataset(samples, img_size=64, cache=False)[0]
 
 
