@@ -29,23 +29,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from models.shipped import DEFAULT_WEIGHTS
+from models.shipped import DEFAULT_WEIGHTS, require_weights
+from pipeline.canvas import CanvasLayout
 from pipeline.codec import Scan, decode_scan, encode_canvas, encode_dual, encode_rgb
-from pipeline.crop import Cropper, CropRegion, canny_crop, no_crop, whole_frame
+from pipeline.crop import Cropper, CropRegion, canny_crop, frame_regions, no_crop
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Placed, RawScan
-from pipeline.preprocess import Placement, background_for, canvases_for
+from pipeline.preprocess import Placement
 from pipeline.state import LaneStateStore
 from services.frames import network_image
 from services.runner import Out, Result, ServiceSettings, Stage, Topics, each_record, event
 
 __all__ = [
-    "CanvasSpec", "CropSettings", "CropStage", "DetectorInput", "crop_scan", "detector_input", "load_cropper",
+    "CropSettings", "CropStage", "crop_scan", "load_cropper",
     "make_stage",
 ]
 
@@ -64,45 +65,6 @@ class CropSettings(ServiceSettings):
                                    "default: the zoom the detector was trained with (its metadata), else 1")
     trim_canvas: bool = Field(True, description="canvas output: cut each canvas to its bags (sides in multiples of the "
                                                 "detector's stride) instead of sending the full square")
-
-
-class CanvasSpec(NamedTuple):
-    """The detector input the crop service lays regions on; bags enlarged at most `max_zoom` x the full frame at
-    `zoom_reference`; canvases cut to their bags in multiples of `trim` pixels (None: always `size` square)."""
-
-    size: int
-    input_format: str
-    max_zoom: float
-    packed: bool
-    zoom_reference: int | None = None
-    trim: int | None = None
-
-
-class DetectorInput(NamedTuple):
-    """What the crop service must know of the detector it lays canvases for."""
-
-    size: int  # input side S
-    input_format: str  # "rgb" or "dual"
-    max_zoom: float  # the zoom it was trained with
-    train_size: int  # its training input side
-    stride: int  # largest stride: trimmed canvas sides are multiples of it
-
-
-def detector_input(weights: Path) -> DetectorInput:
-    """The input of the detector `weights` (.onnx metadata or .pt checkpoint)."""
-    if weights.suffix == ".onnx":
-        from models.export import load_onnx_metadata
-
-        meta = load_onnx_metadata(weights)
-        size = int(meta["img_size"])
-        return DetectorInput(size, str(meta["input_format"]), float(meta.get("max_zoom", 1.0)),
-                             int(meta.get("train_img_size", size)), max(int(s) for s in meta["strides"]))
-    from models.checkpoint import load_detector, trained_size, trained_zoom
-    from models.detector import STRIDES
-
-    _, config, extra = load_detector(weights)
-    return DetectorInput(config.img_size, str(extra.get("input_format", "rgb")), trained_zoom(extra),
-                         trained_size(config, extra), max(STRIDES))
 
 
 def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropper, str, str]:
@@ -140,7 +102,7 @@ class CropStage(Stage):
     name = "crop"
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, cropper: Cropper, mode: str, method: str,
-                 max_payload_bytes: int, canvas: CanvasSpec | None = None) -> None:
+                 max_payload_bytes: int, canvas: CanvasLayout | None = None) -> None:
         self.store, self.out, self.cropper, self.mode, self.method = store, topics, cropper, mode, method
         self.max_payload_bytes, self.canvas = max_payload_bytes, canvas
         self.topics = (topics.raw,)
@@ -154,9 +116,7 @@ class CropStage(Stage):
         scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height),
                            max_bytes=self.max_payload_bytes)
         w, h = scan.size
-        regions = self.cropper(network_image(scan, self.mode))
-        # a cropper's regions are in frame pixels; clip defensively so the schema's frame check always holds
-        regions = [r.model_copy(update={"x2": min(r.x2, w), "y2": min(r.y2, h)}) for r in regions] or [whole_frame(w, h)]
+        regions = frame_regions(self.cropper, network_image(scan, self.mode))
         base = meta.model_dump(include={"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"})
         if self.canvas is not None:
             return self._canvases(scan, regions, base)
@@ -174,8 +134,7 @@ class CropStage(Stage):
         spec = self.canvas
         image = network_image(scan, spec.input_format)
         h, w = image.shape[:2]
-        laid = canvases_for(image, regions, spec.size, fill=background_for(spec.input_format), packed=spec.packed,
-                            max_zoom=spec.max_zoom, zoom_reference=spec.zoom_reference, trim=spec.trim)
+        laid = spec.lay(image, regions)
         outs = []
         for i, (canvas, placements) in enumerate(laid):
             rs = [p.region for p in placements]
@@ -211,13 +170,13 @@ def make_stage(settings: CropSettings) -> Callable[[LaneStateStore, Topics], Cro
     cropper, mode, method = load_cropper(settings.crop_method, settings.weights, threads=settings.crop_threads)
     canvas = None
     if settings.crop_output == "canvas":
-        weights = Path(settings.weights)
-        if not weights.is_file():
-            raise FileNotFoundError(f"canvas output needs the detector weights (its input size and mode); none at {weights}")
-        d = detector_input(weights)
-        canvas = CanvasSpec(d.size, d.input_format, settings.max_zoom or d.max_zoom, settings.pack_regions, d.train_size,
-                            d.stride if settings.trim_canvas else None)
-        event(log, "canvas output", size=d.size, input_format=d.input_format, max_zoom=canvas.max_zoom,
+        from models.runtime import weights_metadata
+
+        # canvas output needs the detector's input size and mode: no weights, no start
+        weights = require_weights(settings.weights, how="LANEWATCH_WEIGHTS")
+        canvas = CanvasLayout.for_detector(weights_metadata(weights), packed=settings.pack_regions,
+                                           trim=settings.trim_canvas, max_zoom=settings.max_zoom)
+        event(log, "canvas output", size=canvas.size, input_format=canvas.input_format, max_zoom=canvas.max_zoom,
               packed=canvas.packed, trim=canvas.trim)
     return lambda store, topics: CropStage(store, topics, cropper=cropper, mode=mode, method=method,
                                            max_payload_bytes=settings.max_payload_bytes, canvas=canvas)

@@ -29,11 +29,12 @@ import numpy as np
 from pydantic import Field
 
 from models.shipped import DEFAULT_WEIGHTS, require_weights
+from pipeline.canvas import run_canvases
 from pipeline.codec import decode_canvas, decode_scan
 from pipeline.crop import CropRegion
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Detection, Detections, Rejected
-from pipeline.preprocess import Placement, background_for, pack, stack_canvases, unpack
+from pipeline.preprocess import Placement, background_for, pack, unpack
 from pipeline.state import LaneStateStore
 from services.frames import network_image
 from services.runner import INFRASTRUCTURE_ERRORS, Out, Result, ServiceSettings, Stage, Topics, event
@@ -121,24 +122,7 @@ class DetectStage(Stage):
         return results  # type: ignore[return-value]
 
     def _detect(self, canvases: list[np.ndarray]) -> list[np.ndarray]:
-        """Detections per canvas: one runtime call per canvas shape where the model runs any size, else one call.
-
-        Padding a batch to its largest canvas costs the pixels trimming saved, and batching buys a
-        single-threaded CPU session nothing (15.6 ms per 416 px image at batch 4, 15.7 at batch 1), so
-        a model with free input sizes gets each shape as its own batch. A fixed-size one (TensorRT, an
-        older export) pads every canvas to its square anyway: one call.
-        """
-        by_shape = getattr(self.runtime, "dynamic_size", False)
-        groups: dict[tuple[int, ...] | None, list[int]] = {}
-        for i, c in enumerate(canvases):
-            groups.setdefault(c.shape if by_shape else None, []).append(i)
-        rows: list[np.ndarray | None] = [None] * len(canvases)
-        for members in groups.values():
-            found = self.runtime.detect_canvases(stack_canvases([canvases[i] for i in members], self.fill),
-                                                 conf_threshold=self.conf_threshold, iou_threshold=self.iou_threshold)
-            for i, det in zip(members, found, strict=True):
-                rows[i] = det
-        return rows  # type: ignore[return-value]
+        return run_canvases(self.runtime, canvases, conf_threshold=self.conf_threshold, iou_threshold=self.iou_threshold)
 
     def _prepare(self, record: Inbound) -> tuple[CroppedRegion, list[Placement], np.ndarray]:
         meta = record.meta(CroppedRegion)

@@ -28,6 +28,7 @@ __all__ = [
     "runtime_for",
     "to_network_batch",
     "usable_cores",
+    "weights_metadata",
 ]
 
 RUNTIMES = ("onnxruntime", "tensorrt", "torch")
@@ -42,6 +43,27 @@ def runtime_for(path: str | Path) -> str:
     if suffix not in _BY_SUFFIX:
         raise ValueError(f"no runtime for {Path(path).name!r}: expected a .pt, .onnx, .engine, .plan or .trt file")
     return _BY_SUFFIX[suffix]
+
+
+def weights_metadata(path: str | Path) -> dict:
+    """The metadata a runtime would carry for the weights at ``path``, read without building the network.
+
+    ``.onnx``: the properties the export stored; ``.pt``: the checkpoint's config and training record;
+    an engine: its runtime's (loads it).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from models.export import load_onnx_metadata
+
+        return load_onnx_metadata(path)
+    if path.suffix.lower() == ".pt":
+        from models.checkpoint import export_metadata, load_detector
+        from models.metadata import detector_metadata
+
+        _, config, extra = load_detector(path)
+        more = export_metadata(config, extra)
+        return detector_metadata(config, input_format=more.pop("input_format"), **more)
+    return dict(load_runtime(path).metadata)
 
 
 @cache

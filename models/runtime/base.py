@@ -83,7 +83,6 @@ class DetectorRuntime(Protocol):
         return to_network_batch(canvases)
 
 
-# The empty belt each input mode pads with (pipeline.preprocess.background_for; models imports no pipeline code).
 PAD_VALUES = {"rgb": RGB_BACKGROUND, "dual": DUAL_BACKGROUND}  # the empty belt, as the canvases have it
 
 

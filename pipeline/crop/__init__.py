@@ -6,7 +6,7 @@ no I/O, no torch; TDC takes its feature extractor as a callable.
 """
 
 from pipeline.crop.baselines import canny_crop, no_crop
-from pipeline.crop.regions import FALLBACK_CONFIDENCE, Cropper, CropRegion, contains, kept_area, whole_frame
+from pipeline.crop.regions import FALLBACK_CONFIDENCE, Cropper, CropRegion, contains, frame_regions, kept_area, whole_frame
 from pipeline.crop.tdc import BeltReference, TaskDrivenCropper, TDCConfig, tdc_regions
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "TaskDrivenCropper",
     "canny_crop",
     "contains",
+    "frame_regions",
     "kept_area",
     "no_crop",
     "tdc_regions",

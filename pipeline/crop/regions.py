@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["Cropper", "CropRegion", "FALLBACK_CONFIDENCE", "contains", "kept_area", "whole_frame"]
+__all__ = ["Cropper", "CropRegion", "FALLBACK_CONFIDENCE", "contains", "frame_regions", "kept_area", "whole_frame"]
 
 # What a whole-frame fall-back reports: "I found no reliable bag bounds".
 FALLBACK_CONFIDENCE = 0.1
@@ -58,6 +58,17 @@ Cropper = Callable[[np.ndarray], list[CropRegion]]
 def whole_frame(width: int, height: int, *, confidence: float = 1.0, reason: Reason = "whole") -> CropRegion:
     """The region covering a width x height frame."""
     return CropRegion(x1=0, y1=0, x2=width, y2=height, confidence=confidence, reason=reason)
+
+
+def frame_regions(cropper: Cropper, image: np.ndarray) -> list[CropRegion]:
+    """What the crop stage sends on for one frame: the cropper's regions clipped to the frame, else the whole frame.
+
+    A cropper's regions are in frame pixels; clipping keeps the message schema's frame check true whatever
+    the cropper returns, and an empty answer never drops a scan.
+    """
+    h, w = image.shape[:2]
+    regions = [r.model_copy(update={"x2": min(r.x2, w), "y2": min(r.y2, h)}) for r in cropper(image)]
+    return regions or [whole_frame(w, h)]
 
 
 def contains(region: CropRegion, xyxy: Sequence[float], *, tolerance: float = 0.0) -> bool:

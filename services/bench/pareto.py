@@ -98,21 +98,18 @@ def _runtime(weights: Path, size: int, out_dir: Path, threads: int):
 
 
 def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_zoom: float,
-                    zoom_reference: int, trim: bool = True) -> tuple[list[np.ndarray], float]:
-    from pipeline.preprocess import background_for, canvases_for, stack_canvases, unpack
+                    trim: bool = True) -> tuple[list[np.ndarray], float]:
+    """The services' path (`pipeline.canvas`): TDC's regions packed on the detector's canvas, batches run as the
+    detect service runs them (`run_canvases`: one call per canvas shape where the model runs any size)."""
+    from pipeline.canvas import CanvasLayout, run_canvases
+    from pipeline.preprocess import unpack
 
-    fill = background_for(runtime.input_format)
-    size = runtime.img_size
+    layout = CanvasLayout.for_detector(runtime.metadata, packed=True, trim=trim, max_zoom=max_zoom)
     out: list[np.ndarray] = []
     start = time.perf_counter()
     for i in range(0, len(frames), batch):
-        laid = []
-        for image in frames[i : i + batch]:
-            (canvas, placements), = canvases_for(image, tdc(image), size, fill=fill, packed=True, max_zoom=max_zoom,
-                                                      zoom_reference=zoom_reference, trim=runtime.stride if trim else None)
-            laid.append((canvas, placements))
-        canvases = stack_canvases([c for c, _ in laid], fill)
-        found = runtime.detect_canvases(canvases, conf_threshold=0.001, iou_threshold=0.6)
+        laid = [layout.lay(image, tdc(image))[0] for image in frames[i : i + batch]]
+        found = run_canvases(runtime, [c for c, _ in laid], conf_threshold=0.001, iou_threshold=0.6)
         out += [unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)]
     return out, time.perf_counter() - start
 
@@ -144,17 +141,16 @@ def run_pareto(
     """Both curves and the speed-up; see the module docstring."""
     from tqdm import tqdm
 
-    from services.crop import detector_input
-    from training.cropping.benchmark import load_tdc
+    from models.features import load_tdc
+    from models.runtime import weights_metadata
     from training.data import load_samples
     from training.datasets.loader import load_image
     from training.evaluation import evaluate
 
     if weights.suffix != ".pt":
         raise ValueError(f"pareto exports the detector at each input size: give the .pt checkpoint, not {weights.name}")
-    detector = detector_input(weights)
-    mode, trained_size = detector.input_format, detector.train_size
-    max_zoom = max_zoom or detector.max_zoom
+    meta = weights_metadata(weights)
+    mode, max_zoom = meta["input_format"], max_zoom or float(meta.get("max_zoom", 1.0))
     samples = load_samples(data)[:limit]
     if not samples:
         raise ValueError(f"no frames in {data}")
@@ -167,8 +163,7 @@ def run_pareto(
         runtimes = {size: _runtime(weights, size, out_dir, threads) for size in sizes}
         class_names = next(iter(runtimes.values())).class_names
         passes = {
-            "lanewatch": lambda rt, part: _lanewatch_pass(rt, tdc, part, batch=batch, max_zoom=max_zoom,
-                                                          zoom_reference=trained_size, trim=trim),
+            "lanewatch": lambda rt, part: _lanewatch_pass(rt, tdc, part, batch=batch, max_zoom=max_zoom, trim=trim),
             "baseline": _baseline_pass,
         }
         configs = [(name, size) for size in sizes for name in passes]
@@ -197,7 +192,7 @@ def run_pareto(
         show(f"# {name:<9} {size:>4} px: mAP@0.5 {point['map50']:.4f}, {point['scans_per_s']:.1f} scans/s")
     result = {
         "data": str(data), "frames": len(frames), "weights": str(weights), "batch": batch, "threads": threads,
-        "max_zoom": max_zoom, "zoom_reference": trained_size, "trim": trim, "sizes": list(sizes), "points": points,
+        "max_zoom": max_zoom, "zoom_reference": int(meta.get("train_img_size", meta["img_size"])), "trim": trim, "sizes": list(sizes), "points": points,
         "machine": {"cores": CORES, "load_avg_1m": os.getloadavg()[0]},
     }
     return result | speedup_at_equal_map(points["lanewatch"], points["baseline"])

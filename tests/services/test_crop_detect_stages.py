@@ -124,12 +124,12 @@ def test_to_detections_clips_to_the_frame_and_drops_unknown_classes():
 
 
 def test_crop_canvas_output_packs_a_scans_bags_on_the_detectors_input():
+    from pipeline.canvas import CanvasLayout
     from pipeline.codec import decode_canvas
-    from services.crop import CanvasSpec
 
     rgb = np.full((100, 160, 3), 255, np.uint8)
     rgb[:, :80], rgb[10:90, 80:] = (200, 100, 0), (0, 0, 200)  # the two bags _two_bags finds
-    spec = CanvasSpec(size=64, input_format="rgb", max_zoom=4.0, packed=True)
+    spec = CanvasLayout(size=64, input_format="rgb", max_zoom=4.0, packed=True)
     stage = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20, canvas=spec)
     ((out,),) = stage.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
     m = out.message
@@ -145,7 +145,7 @@ def test_crop_canvas_output_packs_a_scans_bags_on_the_detectors_input():
     gap_x = int(first.dx + (first.box.x2 - first.box.x1) * first.scale) + 2  # the belt left between packed bags
     assert tuple(canvas[32, gap_x]) == (255, 255, 255)
     separate = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20,
-                         canvas=spec._replace(packed=False))
+                         canvas=spec.replace(packed=False))
     (outs,) = separate.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
     assert [o.message.region_count for o in outs] == [2, 2] and [len(o.message.placements) for o in outs] == [1, 1]
 

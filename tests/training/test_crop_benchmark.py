@@ -46,6 +46,7 @@ class _DarkSquareFinder(DetectorRuntime):
     class_names = ("gun", "knife")
     img_size = 64
     input_format = "rgb"
+    metadata = {"img_size": 64, "input_format": "rgb", "strides": [8, 16, 32]}  # what the canvas layout reads
 
     def detect(self, batch, **_):
         out = []

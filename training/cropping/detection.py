@@ -23,10 +23,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from models.nms import nms
 from models.runtime import DetectorRuntime
+from pipeline.canvas import CanvasLayout, detect_frame
 from pipeline.crop.regions import CropRegion
-from pipeline.preprocess import background_for, canvases_for, stack_canvases, unpack
 
 __all__ = ["detect_regions"]
 
@@ -44,20 +43,12 @@ def detect_regions(
 ) -> tuple[np.ndarray, float]:
     """Detections (K, 6) rows (x1, y1, x2, y2, score, class_id) in frame pixels, and the seconds it took.
 
-    The time covers cutting, scaling, inference and merging: what the detect
-    stage spends on this frame. ``trim``: canvases cut to their regions, as the
-    crop service sends them (`pipeline.preprocess.pack`).
+    The services' own path (`pipeline.canvas.detect_frame`) with the detector's layout; the time covers
+    cutting, scaling, inference and merging: what the detect stage spends on this frame. ``max_zoom``:
+    None draws regions as large as the canvas allows. ``trim``: canvases cut to their regions, as the
+    crop service sends them.
     """
     start = time.perf_counter()
-    fill = background_for(runtime.input_format)
-    laid = canvases_for(image, regions, runtime.img_size, fill=fill, packed=packed, max_zoom=max_zoom,
-                        zoom_reference=getattr(runtime, "metadata", {}).get("train_img_size"),
-                        trim=getattr(runtime, "stride", 32) if trim else None)
-    found = runtime.detect_canvases(stack_canvases([c for c, _ in laid], fill), conf_threshold=conf_threshold,
-                                    iou_threshold=iou_threshold)
-    dets = np.concatenate([unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)])
-    if len(regions) > 1 and len(dets):
-        # offset each class far apart so that one NMS pass never suppresses across classes
-        shifted = dets[:, :4] + dets[:, 5:6] * (1.0 + dets[:, :4].max())
-        dets = dets[nms(shifted, dets[:, 4], iou_threshold)]
+    layout = CanvasLayout.for_detector(runtime.metadata, packed=packed, trim=trim).replace(max_zoom=max_zoom)
+    dets = detect_frame(runtime, image, regions, layout, conf_threshold=conf_threshold, iou_threshold=iou_threshold)
     return dets, time.perf_counter() - start
