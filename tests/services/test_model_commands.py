@@ -87,5 +87,11 @@ def test_scan_samples_pairs_raw_files(tmp_path):
     cv2.imwrite(str(tmp_path / "c_high.png"), raw)
     with pytest.raises(ValueError, match="c_low.png is missing"):
         scan_samples([tmp_path / "c_high.png"])
-    with pytest.raises(ValueError, match="not a readable image"):
+    with pytest.raises(ValueError, match="nope.png: no such file"):
         scan_samples([tmp_path / "nope.png"])
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="not a readable image"):
+        scan_samples([tmp_path / "bad.png"])
+    errors = []  # collected instead of raised: the readable ones go on
+    assert [s.image_id for s in scan_samples([tmp_path / "bad.png", tmp_path / "b.png"], errors=errors)] == ["b"]
+    assert errors == [f"{tmp_path / 'bad.png'}: not a readable image"]
