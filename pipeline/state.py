@@ -21,6 +21,7 @@ script, so a crash between steps cannot count a scan without its dedup key or th
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,10 @@ import redis
 
 from pipeline.messages import Ack, Alert
 
-__all__ = ["COUNTERS", "KEYS", "AlertRecord", "BlobStore", "LaneStateStore", "LaneStatus", "RedisLaneStateStore"]
+__all__ = [
+    "COUNTERS", "KEYS", "AlertRecord", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
+    "RedisLaneStateStore",
+]
 
 KEYS = {
     "lanes": "lw:lanes",
@@ -277,6 +281,154 @@ class RedisLaneStateStore:
                 open_alerts=tuple(sorted(v.decode() for v in open_ids)),
             ))
         return out
+
+
+class MemoryLaneStateStore:
+    """`LaneStateStore` in this process's memory, with the Redis store's semantics (quixstreams ships both kinds).
+
+    For stage unit tests (claim-checks, the alert stage) and single-process tools without a Redis server;
+    nothing survives the process. Times are kept to the millisecond as the Redis store keeps them; TTLs
+    run on the wall clock (`clock`, replaceable in tests).
+    """
+
+    def __init__(self, *, active_s: float = 30.0, offline_s: float = 300.0, dedup_ttl_s: int = 7 * 86400,
+                 record_ttl_s: int = 30 * 86400, clock=time.time) -> None:
+        if not 0 < active_s < offline_s:
+            raise ValueError(f"need 0 < active_s < offline_s, got {active_s} and {offline_s}")
+        self.active_s, self.offline_s = active_s, offline_s
+        self.dedup_ttl_s, self.record_ttl_s, self.clock = dedup_ttl_s, record_ttl_s, clock
+        self._lock = threading.Lock()
+        self._dedup: dict[str, tuple[str, float]] = {}  # scan id -> (outcome, expires at)
+        self._status: dict[str, dict[str, str | float]] = {}  # lane -> last_seen, last_scan, last_outcome
+        self._counters: dict[str, dict[str, int]] = {}
+        self._open: dict[str, set[str]] = {}
+        self._alerts: dict[str, dict] = {}  # alert id -> alert, lane, state, updated_at, history, expires
+        self._blobs: dict[str, tuple[bytes, float]] = {}
+
+    def record_outcome(self, *, scan_id: str, lane_id: str, at: datetime, alert: Alert | None = None) -> bool:
+        """Record a scan's outcome once: False when `scan_id` was already recorded (a redelivery), nothing changed."""
+        if alert is not None and (alert.scan_id, alert.lane_id) != (scan_id, lane_id):
+            raise ValueError(f"alert {alert.alert_id} is for {alert.lane_id}/{alert.scan_id}, not {lane_id}/{scan_id}")
+        now, t = self.clock(), _ms(at)
+        with self._lock:
+            if self._live(self._dedup, scan_id, now) is not None:
+                return False
+            self._dedup[scan_id] = ("clear" if alert is None else alert.alert_id, now + self.dedup_ttl_s)
+            counters = self._lane_counters(lane_id)
+            counters["scans"] += 1
+            kind = "clear" if alert is None else "threat"
+            counters["threats" if alert else "clears"] += 1
+            if alert is not None:
+                self._alerts[alert.alert_id] = {"alert": alert, "lane": lane_id, "state": "open", "updated_at": t,
+                                                "history": [], "expires": now + self.record_ttl_s}
+                self._open.setdefault(lane_id, set()).add(alert.alert_id)
+            self._seen(lane_id, scan_id, t, kind)
+            return True
+
+    def touch(self, *, lane_id: str, scan_id: str, at: datetime) -> None:
+        """Mark the lane seen (ingest calls this as scans arrive, before any outcome)."""
+        with self._lock:
+            self._lane_counters(lane_id)
+            self._seen(lane_id, scan_id, _ms(at), None)
+
+    def is_done(self, scan_id: str) -> bool:
+        """Whether the scan's outcome is recorded (and not expired)."""
+        with self._lock:
+            return self._live(self._dedup, scan_id, self.clock()) is not None
+
+    def decide(self, ack: Ack) -> bool:
+        """Apply an operator decision; False for a repeat of the last one (a redelivered ack). KeyError: no such alert."""
+        state, counter, close = _DECISIONS[ack.decision]
+        with self._lock:
+            record = self._live(self._alerts, ack.alert_id, self.clock())
+            if record is None:
+                raise KeyError(f"no alert {ack.alert_id!r}")
+            if record["lane"] != ack.lane_id:
+                raise ValueError(f"alert {ack.alert_id!r} is not on lane {ack.lane_id!r}")
+            if record["history"] and record["history"][-1] == ack:
+                return False
+            record["history"].append(ack)
+            record["state"], record["updated_at"] = state, _ms(ack.at)
+            self._lane_counters(ack.lane_id)[counter] += 1
+            opened = self._open.setdefault(ack.lane_id, set())
+            opened.discard(ack.alert_id) if close else opened.add(ack.alert_id)
+            return True
+
+    def alert(self, alert_id: str) -> AlertRecord | None:
+        """The alert's record and decision history, or None when unknown or expired."""
+        with self._lock:
+            r = self._live(self._alerts, alert_id, self.clock())
+            if r is None:
+                return None
+            return AlertRecord(alert=r["alert"], state=r["state"], updated_at=_from_epoch(r["updated_at"]),
+                               history=tuple(r["history"]))
+
+    def lane(self, lane_id: str, *, now: datetime | None = None) -> LaneStatus:
+        """One lane's status, counters and open alerts."""
+        with self._lock:
+            return self._status_of(lane_id, now)
+
+    def lanes(self, *, now: datetime | None = None) -> list[LaneStatus]:
+        """Every lane seen so far, sorted by id."""
+        with self._lock:
+            return [self._status_of(lane_id, now) for lane_id in sorted(self._counters)]
+
+    def put_blob(self, data: bytes, *, ttl_s: int) -> str:
+        """Store a payload for `ttl_s` seconds; the key is its content hash, so a re-send stores nothing new."""
+        key = hashlib.blake2b(data, digest_size=16).hexdigest()
+        with self._lock:
+            self._blobs[key] = (data, self.clock() + ttl_s)
+        return key
+
+    def get_blob(self, key: str) -> bytes | None:
+        """The payload, or None when its TTL ran out."""
+        with self._lock:
+            return self._live(self._blobs, key, self.clock())
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    # --- inside the lock ---
+
+    def _live(self, table: dict, key: str, now: float):
+        """The value under `key` unless expired (then dropped): a blob's bytes, a dedup outcome, an alert record."""
+        entry = table.get(key)
+        if entry is None:
+            return None
+        value, expires = (entry, entry["expires"]) if isinstance(entry, dict) else (entry[0], entry[1])
+        if expires <= now:
+            del table[key]
+            return None
+        return value
+
+    def _lane_counters(self, lane_id: str) -> dict[str, int]:
+        return self._counters.setdefault(lane_id, dict.fromkeys(COUNTERS, 0))
+
+    def _seen(self, lane_id: str, scan_id: str, t: float, kind: str | None) -> None:
+        status = self._status.setdefault(lane_id, {})
+        if t >= float(status.get("last_seen", 0.0)):  # redelivered or late scans do not move the clock back
+            status.update(last_seen=t, last_scan=scan_id, **({"last_outcome": kind} if kind else {}))
+
+    def _status_of(self, lane_id: str, now: datetime | None) -> LaneStatus:
+        status = self._status.get(lane_id, {})
+        seen = status.get("last_seen")
+        t = time.time() if now is None else now.timestamp()
+        age = float("inf") if seen is None else t - float(seen)
+        state: LaneState = "active" if age <= self.active_s else "idle" if age <= self.offline_s else "offline"
+        return LaneStatus(
+            lane_id=lane_id, state=state, last_seen=None if seen is None else _from_epoch(float(seen)),
+            last_scan=status.get("last_scan"),  # type: ignore[arg-type]
+            counters=dict(self._counters.get(lane_id, dict.fromkeys(COUNTERS, 0))),
+            open_alerts=tuple(sorted(self._open.get(lane_id, ()))),
+        )
+
+
+def _ms(at: datetime) -> float:
+    """Epoch seconds to the millisecond, as the Redis store writes them."""
+    return round(at.timestamp(), 3)
 
 
 def _epoch(at: datetime) -> str:

@@ -1,0 +1,103 @@
+"""What every `LaneStateStore` does, checked on a store given: the Redis one and the in-memory one run these."""
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.messages import Ack, Alert, Box, Detection, alert_id_for, make_scan_id
+from pipeline.state import LaneStateStore
+
+NOW = datetime.now(UTC)
+
+
+def _lane():
+    return f"lane-{uuid.uuid4().hex[:6]}"
+
+
+def _alert(lane, seq, at=NOW, label="knife"):
+    scan_id = make_scan_id(lane, seq, at)
+    det = Detection(label=label, score=0.8, box=Box(x1=1, y1=2, x2=30, y2=40), view="top")
+    return Alert(alert_id=alert_id_for(scan_id), scan_id=scan_id, lane_id=lane, scanner_id="s1", captured_at=at,
+                 seq=seq, classes=(label,), detections=(det,), severity="high", created_at=at)
+
+
+def check_is_a_lane_state_store(store):
+    assert isinstance(store, LaneStateStore) and store.ping()
+
+
+def check_outcomes_count_once_per_scan(store):
+    """Returns the threat alert recorded, for store-specific checks."""
+    lane = _lane()
+    clean = [make_scan_id(lane, i, NOW) for i in range(3)]
+    threat = _alert(lane, 3)
+    assert all(store.record_outcome(scan_id=s, lane_id=lane, at=NOW) for s in clean)
+    assert store.record_outcome(scan_id=threat.scan_id, lane_id=lane, at=NOW, alert=threat)
+    # redelivery: the same scans again change nothing, and raise no second alert
+    assert not store.record_outcome(scan_id=clean[0], lane_id=lane, at=NOW)
+    assert not store.record_outcome(scan_id=threat.scan_id, lane_id=lane, at=NOW, alert=threat)
+    status = store.lane(lane, now=NOW)
+    assert status.counters == {"scans": 4, "threats": 1, "clears": 3, "acked": 0, "cleared": 0, "escalated": 0}
+    assert status.open_alerts == (threat.alert_id,) and status.last_scan == threat.scan_id
+    assert store.is_done(threat.scan_id) and not store.is_done(make_scan_id(lane, 99, NOW))
+    with pytest.raises(ValueError, match="not"):
+        store.record_outcome(scan_id=clean[1], lane_id="other", at=NOW, alert=threat)
+    return threat
+
+
+def check_status_follows_last_seen(store):
+    lane = _lane()
+    store.touch(lane_id=lane, scan_id=make_scan_id(lane, 0, NOW), at=NOW)
+    assert store.lane(lane, now=NOW + timedelta(seconds=5)).state == "active"
+    assert store.lane(lane, now=NOW + timedelta(seconds=store.active_s + 1)).state == "idle"
+    assert store.lane(lane, now=NOW + timedelta(seconds=store.offline_s + 1)).state == "offline"
+    # a late, older scan does not move the clock back
+    store.record_outcome(scan_id=make_scan_id(lane, 1, NOW - timedelta(hours=1)), lane_id=lane, at=NOW - timedelta(hours=1))
+    status = store.lane(lane, now=NOW)
+    assert status.state == "active" and status.last_seen == datetime.fromtimestamp(round(NOW.timestamp(), 3), UTC)
+    assert status.last_scan == make_scan_id(lane, 0, NOW) and status.counters["scans"] == 1
+    assert lane in [s.lane_id for s in store.lanes(now=NOW)]
+    never = store.lane(_lane())
+    assert never.state == "offline" and never.last_seen is None and never.counters["scans"] == 0
+
+
+def check_alert_record_and_decision_history(store):
+    lane = _lane()
+    alert = _alert(lane, 7)
+    store.record_outcome(scan_id=alert.scan_id, lane_id=lane, at=NOW, alert=alert)
+    record = store.alert(alert.alert_id)
+    assert record.alert == alert and record.state == "open" and record.history == ()
+
+    escalate = Ack(alert_id=alert.alert_id, lane_id=lane, decision="escalate", operator="op1", at=NOW)
+    ack = Ack(alert_id=alert.alert_id, lane_id=lane, decision="ack", operator="sup2", at=NOW + timedelta(seconds=20))
+    assert store.decide(escalate)
+    assert store.lane(lane).open_alerts == (alert.alert_id,)  # escalated stays open
+    assert store.decide(ack)
+    assert not store.decide(ack)  # a redelivered ack is not recorded twice
+    record = store.alert(alert.alert_id)
+    assert record.state == "acked" and record.history == (escalate, ack)
+    assert abs(record.updated_at - ack.at) < timedelta(milliseconds=1)  # times are kept to the millisecond
+    status = store.lane(lane)
+    assert status.open_alerts == () and status.counters["acked"] == 1 and status.counters["escalated"] == 1
+
+    with pytest.raises(KeyError):
+        store.decide(Ack(alert_id="al-nope", lane_id=lane, decision="clear", operator="op1", at=NOW))
+    with pytest.raises(ValueError, match="not on lane"):
+        store.decide(Ack(alert_id=alert.alert_id, lane_id="elsewhere", decision="clear", operator="op1", at=NOW))
+    assert store.alert("al-unknown") is None
+
+
+def check_claim_check_blobs_expire(store):
+    """Returns the blob key, for store-specific checks."""
+    data = uuid.uuid4().bytes * 1000
+    key = store.put_blob(data, ttl_s=1)
+    assert store.put_blob(data, ttl_s=1) == key  # content-addressed: a re-send stores nothing new
+    assert store.get_blob(key) == data
+    time.sleep(1.1)
+    assert store.get_blob(key) is None
+    return key
+
+
+CHECKS = [check_is_a_lane_state_store, check_outcomes_count_once_per_scan, check_status_follows_last_seen,
+          check_alert_record_and_decision_history, check_claim_check_blobs_expire]
