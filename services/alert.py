@@ -63,15 +63,15 @@ class AlertStage(Stage):
         scan_wait_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store, self.out, self.policy, self.clock = store, topics, policy, clock
-        self.topics = (topics.detections, topics.acks)
+        self.store, self.names, self.policy, self.clock = store, topics, policy, clock
+        self.inputs = (topics.detections, topics.acks)
         self.assembler = ScanAssembler(max_wait_s=scan_wait_s)
 
     def handle(self, batch: Sequence[Inbound]) -> list[Result]:
         return each_record(batch, self._one)
 
     def _one(self, record: Inbound) -> list[Out]:
-        if record.topic == self.out.acks:
+        if record.topic == self.names.acks:
             return self._decide(record.meta(Ack))
         part = record.meta(Detections)
         if self.store.is_done(part.scan_id):
@@ -104,7 +104,7 @@ class AlertStage(Stage):
             classes=list(alert.classes) if alert else [], latency_ms=round(1000 * latency_s, 1),
             recorded=recorded, complete=done.complete, missing_regions=done.missing,
         )
-        return [Out(self.out.alerts, alert)] if recorded and alert is not None else []
+        return [Out(self.names.alerts, alert)] if recorded and alert is not None else []
 
     def tick(self, now: float) -> list[Out]:
         return [out for done in self.assembler.expire(now) for out in self._finish(done)]

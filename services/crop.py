@@ -103,9 +103,9 @@ class CropStage(Stage):
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, cropper: Cropper, mode: str, method: str,
                  max_payload_bytes: int, canvas: CanvasLayout | None = None) -> None:
-        self.store, self.out, self.cropper, self.mode, self.method = store, topics, cropper, mode, method
+        self.store, self.names, self.cropper, self.mode, self.method = store, topics, cropper, mode, method
         self.max_payload_bytes, self.canvas = max_payload_bytes, canvas
-        self.topics = (topics.raw,)
+        self.inputs = (topics.raw,)
 
     def handle(self, batch: Sequence[Inbound]) -> list[Result]:
         return each_record(batch, self._one)
@@ -127,7 +127,7 @@ class CropStage(Stage):
                 region_count=len(regions), box=Box(x1=r.x1, y1=r.y1, x2=r.x2, y2=r.y2), confidence=r.confidence,
                 method=self._method_of([r]),
             )
-            outs.append(Out(self.out.cropped, region, payload))
+            outs.append(Out(self.names.cropped, region, payload))
         return outs
 
     def _canvases(self, scan: Scan, regions: Sequence[CropRegion], base: dict[str, Any]) -> list[Out]:
@@ -143,7 +143,7 @@ class CropStage(Stage):
                 region_index=i, region_count=len(laid), box=_union(rs), confidence=min(r.confidence for r in rs),
                 method=self._method_of(rs), input_format=spec.input_format, placements=tuple(_placed(p) for p in placements),
             )
-            outs.append(Out(self.out.cropped, region, encode_canvas(canvas)))
+            outs.append(Out(self.names.cropped, region, encode_canvas(canvas)))
         return outs
 
     def _method_of(self, regions: Sequence[CropRegion]) -> str:

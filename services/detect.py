@@ -84,10 +84,10 @@ class DetectStage(Stage):
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, runtime, engine: str, max_payload_bytes: int,
                  conf_threshold: float = 0.05, iou_threshold: float = 0.45) -> None:
-        self.store, self.out, self.runtime, self.engine = store, topics, runtime, engine
+        self.store, self.names, self.runtime, self.engine = store, topics, runtime, engine
         self.max_payload_bytes, self.conf_threshold, self.iou_threshold = max_payload_bytes, conf_threshold, iou_threshold
         self.fill = background_for(runtime.input_format)
-        self.topics = (topics.cropped,)
+        self.inputs = (topics.cropped,)
 
     def handle(self, batch: Sequence[Inbound]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)
@@ -118,7 +118,7 @@ class DetectStage(Stage):
                     region_index=meta.region_index, region_count=meta.region_count, region=meta.box,
                     detections=found, engine=self.engine, batch_size=len(prepared), timings_ms=timings,
                 )
-                results[i] = [Out(self.out.detections, out)]
+                results[i] = [Out(self.names.detections, out)]
         return results  # type: ignore[return-value]
 
     def _detect(self, canvases: list[np.ndarray]) -> list[np.ndarray]:

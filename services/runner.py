@@ -115,10 +115,14 @@ Result = Sequence[Out] | Rejected  # what became of one consumed record
 
 
 class Stage:
-    """What a service does; subclasses set `name` and `topics` and implement `handle`."""
+    """What a service does; subclasses set `name` and `inputs` and implement `handle`.
+
+    ``inputs``: the topics the stage consumes; a stage keeps the pipeline's `Topics` (every name, for
+    what it publishes) as ``names``.
+    """
 
     name: str = "stage"
-    topics: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     metrics: ServiceMetrics | None = None  # set by the runner before the first batch
 
     def handle(self, batch: Sequence[Inbound]) -> list[Result]:
@@ -174,7 +178,7 @@ class Runner:
         topics: Topics,
         stop: threading.Event | None = None,
     ) -> None:
-        self.stage, self.producer, self.metrics, self.settings, self.topics = stage, producer, metrics, settings, topics
+        self.stage, self.producer, self.metrics, self.settings, self.names = stage, producer, metrics, settings, topics
         self.stop = stop or threading.Event()
         stage.metrics = metrics
         self.batcher: DynamicBatcher[Inbound] = DynamicBatcher(settings.max_batch, settings.max_delay_ms / 1000)
@@ -248,9 +252,9 @@ class Runner:
         if len(record.value) > DEADLETTER_VALUE_BYTES:  # the whole of an oversized record would not fit either
             reason = f"{reason} (dead letter keeps the first {DEADLETTER_VALUE_BYTES} of {len(record.value)} bytes)"
             record = replace(record, value=record.value[:DEADLETTER_VALUE_BYTES])
-        self.producer.dead_letter(record, stage=self.stage.name, reason=reason, topic=self.topics.deadletter)
+        self.producer.dead_letter(record, stage=self.stage.name, reason=reason, topic=self.names.deadletter)
         self.metrics.count_deadletter(self.stage.name, type(err).__name__)
-        self.metrics.count_out(self.topics.deadletter)
+        self.metrics.count_out(self.names.deadletter)
 
     def _commit(self, *, flush: bool = True) -> None:
         """Flush the outputs, then commit what was processed and is not held; nothing to do: nothing done."""
@@ -312,13 +316,13 @@ def serve(
         settings.kafka_bootstrap, client_id=f"{settings.client_id}-{stage.name}", blobs=store,
         claim_check_bytes=settings.claim_check_bytes or None, blob_ttl_s=settings.blob_ttl_s,
     )
-    for topic in (*stage.topics, topics.deadletter):  # a group subscribed to a topic that does not exist yet waits minutes
+    for topic in (*stage.inputs, topics.deadletter):  # a group subscribed to a topic that does not exist yet waits minutes
         _ensure_topic(producer, topic)
     group = settings.group_id or f"lanewatch-{stage.name}"
 
     def consumer_factory(**hooks) -> Consumer:
         return Consumer(
-            settings.kafka_bootstrap, list(stage.topics), group_id=group, client_id=f"{settings.client_id}-{stage.name}",
+            settings.kafka_bootstrap, list(stage.inputs), group_id=group, client_id=f"{settings.client_id}-{stage.name}",
             max_batch=settings.max_batch, session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms, fetch_max_wait_ms=settings.fetch_max_wait_ms, **hooks,
         )
@@ -327,7 +331,7 @@ def serve(
                     topics=topics, stop=stop)
     server = serve_metrics(metrics.registry, port=settings.metrics_port, addr=settings.metrics_addr,
                            health=lambda: _combined(runner.health, store))
-    event(log, "started", group=group, topics=list(stage.topics), metrics_port=server.port,
+    event(log, "started", group=group, topics=list(stage.inputs), metrics_port=server.port,
           kafka=settings.kafka_bootstrap, redis=settings.redis_url_for_logs)
     if ready is not None:
         ready(runner, server)
