@@ -29,10 +29,9 @@ from typing import Any
 from pydantic import Field
 
 from pipeline.alerting import AlertPolicy, CompletedScan, ScanAssembler, build_alert
-from pipeline.kafka import Inbound
 from pipeline.messages import Ack, Detections, Rejected
 from pipeline.state import LaneStateStore
-from services.runner import Out, Partition, Result, ServiceSettings, Stage, Topics, each_record, event
+from services.runner import Envelope, Out, Partition, Result, ServiceSettings, Stage, Topics, each_record, event
 
 __all__ = ["AlertSettings", "AlertStage", "make_stage"]
 
@@ -64,16 +63,16 @@ class AlertStage(Stage):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.names, self.policy, self.clock = store, topics, policy, clock
-        self.inputs = (topics.detections, topics.acks)
+        self.inputs = {topics.detections: Detections, topics.acks: Ack}
         self.assembler = ScanAssembler(max_wait_s=scan_wait_s)
 
-    def handle(self, batch: Sequence[Inbound]) -> list[Result]:
+    def process(self, batch: Sequence[Envelope]) -> list[Result]:
         return each_record(batch, self._one)
 
-    def _one(self, record: Inbound) -> list[Out]:
-        if record.topic == self.names.acks:
-            return self._decide(record.meta(Ack))
-        part = record.meta(Detections)
+    def _one(self, env: Envelope) -> list[Out]:
+        if isinstance(env.meta, Ack):
+            return self._decide(env.meta)
+        part, record = env.meta, env.record
         if self.store.is_done(part.scan_id):
             return []  # redelivered after its outcome was recorded
         done = self.assembler.add(part, self.clock(), token=(record.topic, record.partition, record.offset))

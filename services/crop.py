@@ -38,12 +38,11 @@ from models.shipped import DEFAULT_WEIGHTS, require_weights
 from pipeline.canvas import CanvasLayout
 from pipeline.codec import Scan, decode_scan, encode_canvas, encode_dual, encode_rgb
 from pipeline.crop import Cropper, CropRegion, canny_crop, frame_regions, no_crop
-from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Placed, RawScan
 from pipeline.preprocess import Placement
 from pipeline.state import LaneStateStore
 from services.frames import network_image
-from services.runner import Out, Result, ServiceSettings, Stage, Topics, each_record, event
+from services.runner import Envelope, Out, Result, ServiceSettings, Stage, Topics, each_record, event
 
 __all__ = [
     "CropSettings", "CropStage", "crop_scan", "load_cropper",
@@ -105,15 +104,14 @@ class CropStage(Stage):
                  max_payload_bytes: int, canvas: CanvasLayout | None = None) -> None:
         self.store, self.names, self.cropper, self.mode, self.method = store, topics, cropper, mode, method
         self.max_payload_bytes, self.canvas = max_payload_bytes, canvas
-        self.inputs = (topics.raw,)
+        self.inputs = {topics.raw: RawScan}
 
-    def handle(self, batch: Sequence[Inbound]) -> list[Result]:
+    def process(self, batch: Sequence[Envelope]) -> list[Result]:
         return each_record(batch, self._one)
 
-    def _one(self, record: Inbound) -> list[Out]:
-        meta = record.meta(RawScan)
-        data = record.payload(meta, self.store)
-        scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height),
+    def _one(self, env: Envelope) -> list[Out]:
+        meta = env.meta
+        scan = decode_scan(env.payload, expect_format=meta.format, expect_size=(meta.width, meta.height),
                            max_bytes=self.max_payload_bytes)
         w, h = scan.size
         regions = frame_regions(self.cropper, network_image(scan, self.mode))

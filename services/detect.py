@@ -32,12 +32,11 @@ from models.shipped import DEFAULT_WEIGHTS, require_weights
 from pipeline.canvas import run_canvases
 from pipeline.codec import decode_canvas, decode_scan
 from pipeline.crop import CropRegion
-from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Detection, Detections, Rejected
 from pipeline.preprocess import Placement, background_for, pack, unpack
 from pipeline.state import LaneStateStore
 from services.frames import network_image
-from services.runner import INFRASTRUCTURE_ERRORS, Out, Result, ServiceSettings, Stage, Topics, event
+from services.runner import Envelope, Out, Result, ServiceSettings, Stage, Topics, event, guarded
 
 __all__ = ["DetectSettings", "DetectStage", "make_stage", "to_detections"]
 
@@ -87,22 +86,13 @@ class DetectStage(Stage):
         self.store, self.names, self.runtime, self.engine = store, topics, runtime, engine
         self.max_payload_bytes, self.conf_threshold, self.iou_threshold = max_payload_bytes, conf_threshold, iou_threshold
         self.fill = background_for(runtime.input_format)
-        self.inputs = (topics.cropped,)
+        self.inputs = {topics.cropped: CroppedRegion}
 
-    def handle(self, batch: Sequence[Inbound]) -> list[Result]:
+    def process(self, batch: Sequence[Envelope]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)
-        prepared = []  # (index, meta, placements, canvas)
         t0 = time.perf_counter()
-        for i, record in enumerate(batch):
-            try:
-                prepared.append((i, *self._prepare(record)))
-            except Rejected as err:
-                results[i] = err
-            except INFRASTRUCTURE_ERRORS:
-                raise
-            except Exception as err:  # a record that breaks decoding must not break the service
-                log.exception("region %s[%d]@%d failed", record.topic, record.partition, record.offset)
-                results[i] = Rejected(f"{type(err).__name__}: {err}")
+        ready = guarded(batch, self._prepare, results)  # a region that does not decode is rejected alone
+        prepared = [(i, *p) for i, p in zip((i for i, r in enumerate(results) if r is None), ready, strict=True)]
         if prepared:
             t1 = time.perf_counter()
             rows = self._detect([p[3] for p in prepared])
@@ -124,9 +114,8 @@ class DetectStage(Stage):
     def _detect(self, canvases: list[np.ndarray]) -> list[np.ndarray]:
         return run_canvases(self.runtime, canvases, conf_threshold=self.conf_threshold, iou_threshold=self.iou_threshold)
 
-    def _prepare(self, record: Inbound) -> tuple[CroppedRegion, list[Placement], np.ndarray]:
-        meta = record.meta(CroppedRegion)
-        data = record.payload(meta, self.store)
+    def _prepare(self, env: Envelope) -> tuple[CroppedRegion, list[Placement], np.ndarray]:
+        meta, data = env.meta, env.payload
         size, mode = self.runtime.img_size, self.runtime.input_format
         if meta.format == "canvas-u8":
             if max(meta.width, meta.height) > size or meta.input_format != mode:

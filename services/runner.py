@@ -50,11 +50,11 @@ from pipeline.messages import (
 )
 from pipeline.metrics import MetricsServer, ServiceMetrics, serve_metrics, service_metrics
 from pipeline.settings import CommonSettings
-from pipeline.state import RedisLaneStateStore
+from pipeline.state import BlobStore, RedisLaneStateStore
 
 __all__ = [
-    "INFRASTRUCTURE_ERRORS", "Out", "Result", "Runner", "ServiceSettings", "Stage", "Topics", "configure_logging",
-    "each_record", "event", "install_signal_handlers", "resolve_endpoints", "serve",
+    "INFRASTRUCTURE_ERRORS", "Envelope", "Out", "Result", "Runner", "ServiceSettings", "Stage", "Topics", "configure_logging",
+    "each_record", "event", "guarded", "install_signal_handlers", "resolve_endpoints", "serve",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,19 +114,51 @@ class Out:
 Result = Sequence[Out] | Rejected  # what became of one consumed record
 
 
-class Stage:
-    """What a service does; subclasses set `name` and `inputs` and implement `handle`.
+@dataclass(frozen=True)
+class Envelope:
+    """A consumed record, opened: its validated `lw-meta` model and its payload (a claim-check resolved)."""
 
-    ``inputs``: the topics the stage consumes; a stage keeps the pipeline's `Topics` (every name, for
-    what it publishes) as ``names``.
+    record: Inbound
+    meta: Message
+    payload: bytes
+
+
+class Stage:
+    """What a service does between the records it consumes and the records it publishes.
+
+    A subclass sets `name`, `inputs` (each consumed topic and the message model it carries) and the
+    `store` claim-checked payloads are fetched from, and implements `process`, which sees records
+    already opened. `handle`, what the runner calls, owns the envelope: it validates each record's
+    `lw-meta` header against its topic's model and fetches its payload, and a record that fails either,
+    or that breaks the stage, gets a `Rejected` result (the runner dead-letters it) instead of
+    stopping the batch. ``names`` (set by subclasses) are the pipeline's topics, for what they publish.
     """
 
     name: str = "stage"
-    inputs: tuple[str, ...] = ()
+    inputs: Mapping[str, type[Message]] = {}
+    store: BlobStore | None = None
     metrics: ServiceMetrics | None = None  # set by the runner before the first batch
 
     def handle(self, batch: Sequence[Inbound]) -> list[Result]:
         """One result per record of `batch`, in order."""
+        results: list[Result | None] = [None] * len(batch)
+        opened = guarded(batch, self.open, results)
+        if opened:
+            index = [i for i, r in enumerate(results) if r is None]
+            for i, result in zip(index, self.process(opened), strict=True):
+                results[i] = result
+        return results  # type: ignore[return-value]
+
+    def open(self, record: Inbound) -> Envelope:
+        """The record's model (by its topic) and payload; `Rejected` when either is bad."""
+        model = self.inputs.get(record.topic)
+        if model is None:
+            raise Rejected(f"stage {self.name} does not consume {record.topic!r}")
+        meta = record.meta(model)
+        return Envelope(record, meta, record.payload(meta, self.store))
+
+    def process(self, batch: Sequence[Envelope]) -> list[Result]:
+        """One result per opened record, in order."""
         raise NotImplementedError
 
     def tick(self, now: float) -> list[Out]:
@@ -147,21 +179,31 @@ class Stage:
         pass
 
 
-def each_record(batch: Sequence[Inbound], fn: Callable[[Inbound], Sequence[Out]]) -> list[Result]:
-    """`fn` per record; a `Rejected`, or an unexpected error that is not the infrastructure's, becomes that
-    record's result instead of stopping the batch."""
-    results: list[Result] = []
-    for record in batch:
+def guarded(batch: Sequence[Any], fn: Callable[[Any], Any], results: list) -> list:
+    """``fn`` of each item whose result slot is free; a `Rejected`, or an unexpected error that is not the
+    infrastructure's, fills the item's slot instead of stopping the batch. Returns the successful values."""
+    done = []
+    for i, item in enumerate(batch):
+        if results[i] is not None:
+            continue
         try:
-            results.append(fn(record))
+            done.append(fn(item))
         except Rejected as err:
-            results.append(err)
+            results[i] = err
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as err:  # a record that breaks the stage must not break the service
+            record = getattr(item, "record", item)
             log.exception("record %s[%d]@%d failed", record.topic, record.partition, record.offset)
-            results.append(Rejected(f"{type(err).__name__}: {err}"))
-    return results
+            results[i] = Rejected(f"{type(err).__name__}: {err}")
+    return done
+
+
+def each_record(batch: Sequence[Envelope], fn: Callable[[Envelope], Sequence[Out]]) -> list[Result]:
+    """`fn` per opened record; a record it rejects, or that breaks it, gets that as its result."""
+    results: list[Result | None] = [None] * len(batch)
+    outs = iter(guarded(batch, fn, results))
+    return [next(outs) if r is None else r for r in results]
 
 
 class Runner:
