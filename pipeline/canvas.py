@@ -21,10 +21,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.boxes import nms
+from pipeline.codec import Scan, encode_canvas, encode_dual, encode_rgb
 from pipeline.crop.regions import CropRegion
-from pipeline.preprocess import Placement, background_for, canvases_for, stack_canvases, unpack
+from pipeline.messages import Box, CroppedRegion, Detection, Detections, Placed, RawScan, Rejected
+from pipeline.preprocess import Placement, background_for, canvases_for, pack, stack_canvases, unpack
 
-__all__ = ["CanvasDetector", "CanvasLayout", "clip_to_frame", "detect_frame", "merge_regions", "run_canvases"]
+__all__ = [
+    "CanvasDetector", "CanvasLayout", "canvas_messages", "clip_to_frame", "crop_canvas", "crop_messages", "detect_frame",
+    "detections_message", "merge_regions", "placements_of", "run_canvases", "to_detections",
+]
+_IDENTITY = {"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"}
 
 
 class CanvasDetector(Protocol):
@@ -138,3 +144,92 @@ def detect_frame(runtime: CanvasDetector, image: np.ndarray, regions: Sequence[C
     dets = np.concatenate([unpack(d, p) for d, (_, p) in zip(found, laid, strict=True)])
     h, w = image.shape[:2]
     return merge_regions(clip_to_frame(dets, w, h), iou_threshold)
+
+
+# ---- the hand-off as messages: what the crop stage sends, what the detect stage reads back ---------------------
+
+
+def _method_of(method: str, regions: Sequence[CropRegion]) -> str:
+    """The cropping method a message reports: the cropper's, or ``full-frame`` where it fell back to whole frames."""
+    return method if all(r.reason in ("bag", "whole") for r in regions) and method != "none" else "full-frame"
+
+
+def crop_messages(meta: RawScan, scan: Scan, regions: Sequence[CropRegion], *, method: str) -> list[tuple[CroppedRegion, bytes]]:
+    """One message per region with the region's pixels encoded in the scan's own form (PNG, or a raw pair)."""
+    base = meta.model_dump(include=_IDENTITY)
+    w, h = scan.size
+    out = []
+    for i, r in enumerate(regions):
+        if scan.rgb is not None:
+            data, fmt = encode_rgb(np.ascontiguousarray(scan.rgb[r.y1 : r.y2, r.x1 : r.x2])), "rgb-png"
+        else:
+            high, low = (np.ascontiguousarray(a[r.y1 : r.y2, r.x1 : r.x2]) for a in (scan.high, scan.low))
+            data, fmt = encode_dual(high, low), "dual-png16"
+        out.append((CroppedRegion(
+            **base, format=fmt, width=r.x2 - r.x1, height=r.y2 - r.y1, frame_width=w, frame_height=h, region_index=i,
+            region_count=len(regions), box=Box(x1=r.x1, y1=r.y1, x2=r.x2, y2=r.y2), confidence=r.confidence,
+            method=_method_of(method, [r]),
+        ), data))
+    return out
+
+
+def canvas_messages(meta: RawScan, image: np.ndarray, regions: Sequence[CropRegion], layout: CanvasLayout, *,
+                    method: str) -> list[tuple[CroppedRegion, bytes]]:
+    """The detector's canvases for the regions of `image` (in the layout's input mode), each with its placements."""
+    base = meta.model_dump(include=_IDENTITY)
+    h, w = image.shape[:2]
+    laid = layout.lay(image, regions)
+    out = []
+    for i, (canvas, placements) in enumerate(laid):
+        rs = [p.region for p in placements]
+        out.append((CroppedRegion(
+            **base, format="canvas-u8", width=canvas.shape[1], height=canvas.shape[0], frame_width=w, frame_height=h,
+            region_index=i, region_count=len(laid),
+            box=Box(x1=min(r.x1 for r in rs), y1=min(r.y1 for r in rs), x2=max(r.x2 for r in rs), y2=max(r.y2 for r in rs)),
+            confidence=min(r.confidence for r in rs), method=_method_of(method, rs), input_format=layout.input_format,
+            placements=tuple(Placed(box=Box(x1=p.region.x1, y1=p.region.y1, x2=p.region.x2, y2=p.region.y2),
+                                    scale=p.scale, dx=p.dx, dy=p.dy, transposed=p.transposed) for p in placements),
+        ), encode_canvas(canvas)))
+    return out
+
+
+def placements_of(meta: CroppedRegion) -> list[Placement]:
+    """The placements a canvas message carries, as `unpack` takes them; `Rejected` when they contradict each other."""
+    placements = [Placement(CropRegion(x1=int(p.box.x1), y1=int(p.box.y1), x2=int(p.box.x2), y2=int(p.box.y2),
+                                       confidence=meta.confidence), p.scale, int(p.dx), int(p.dy), p.transposed)
+                  for p in meta.placements]
+    if len({p.transposed for p in placements}) > 1:
+        raise Rejected("placements disagree on whether the canvas is transposed")
+    return placements
+
+
+def crop_canvas(meta: CroppedRegion, crop: np.ndarray, size: int, mode: str) -> tuple[list[Placement], np.ndarray]:
+    """A region sent as its own pixels (crop output; `crop` already in the detector's input `mode`) letterboxed
+    onto the detector's `size` canvas, with the placement that maps its boxes to the frame."""
+    canvas, (p,) = pack(crop, [CropRegion(x1=0, y1=0, x2=meta.width, y2=meta.height, confidence=1.0)], size,
+                        fill=background_for(mode))
+    b = meta.box  # the crop's own pixels -> frame pixels
+    region = CropRegion(x1=int(b.x1), y1=int(b.y1), x2=int(b.x1) + meta.width, y2=int(b.y1) + meta.height,
+                        confidence=meta.confidence)
+    return [Placement(region, p.scale, p.dx, p.dy)], canvas
+
+
+def detections_message(meta: CroppedRegion, rows: np.ndarray, placements: Sequence[Placement], class_names: Sequence[str],
+                       **fields: Any) -> Detections:
+    """The `Detections` of one region: canvas rows mapped to the frame through `placements`; ``fields``: engine, ..."""
+    found = to_detections(unpack(rows, placements), (meta.frame_width, meta.frame_height), class_names)
+    return Detections(**meta.model_dump(include=_IDENTITY), region_index=meta.region_index, region_count=meta.region_count,
+                      region=meta.box, detections=found, **fields)
+
+
+def to_detections(rows: np.ndarray, frame_size: tuple[int, int], class_names: Sequence[str]) -> tuple[Detection, ...]:
+    """(K, 6) rows x1, y1, x2, y2, score, class in frame pixels -> detections, clipped to the frame."""
+    w, h = frame_size
+    out = []
+    for x1, y1, x2, y2, score, cls in clip_to_frame(np.asarray(rows, np.float64).reshape(-1, 6), w, h):
+        c = int(cls)
+        if not 0 <= c < len(class_names):
+            continue  # a class the metadata does not name
+        out.append(Detection(label=class_names[c], score=float(np.clip(score, 0.0, 1.0)),
+                             box=Box(x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2))))
+    return tuple(out)

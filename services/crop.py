@@ -31,21 +31,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from models.shipped import DEFAULT_WEIGHTS, require_weights
-from pipeline.canvas import CanvasLayout
-from pipeline.codec import Scan, decode_scan, encode_canvas, encode_dual, encode_rgb
-from pipeline.crop import Cropper, CropRegion, canny_crop, frame_regions, no_crop
-from pipeline.messages import Box, CroppedRegion, Placed, RawScan
-from pipeline.preprocess import Placement
+from pipeline.canvas import CanvasLayout, canvas_messages, crop_messages
+from pipeline.codec import decode_scan
+from pipeline.crop import Cropper, canny_crop, frame_regions, no_crop
+from pipeline.messages import RawScan
 from pipeline.state import LaneStateStore
 from services.frames import network_image
 from services.runner import Envelope, Out, Result, ServiceSettings, Stage, Topics, each_record, event
 
 __all__ = [
-    "CropSettings", "CropStage", "crop_scan", "load_cropper",
+    "CropSettings", "CropStage", "load_cropper",
     "make_stage",
 ]
 
@@ -82,19 +80,6 @@ def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropp
     return no_crop, "rgb", "none"
 
 
-def crop_scan(scan: Scan, regions: Sequence[CropRegion]) -> list[tuple[CropRegion, bytes, str, int, int]]:
-    """Each region's (region, encoded crop, format, width, height), in the scan's own form."""
-    out = []
-    for r in regions:
-        if scan.rgb is not None:
-            data, fmt = encode_rgb(np.ascontiguousarray(scan.rgb[r.y1 : r.y2, r.x1 : r.x2])), "rgb-png"
-        else:
-            high, low = (np.ascontiguousarray(a[r.y1 : r.y2, r.x1 : r.x2]) for a in (scan.high, scan.low))
-            data, fmt = encode_dual(high, low), "dual-png16"
-        out.append((r, data, fmt, r.x2 - r.x1, r.y2 - r.y1))
-    return out
-
-
 class CropStage(Stage):
     """Raw scans in, regions out."""
 
@@ -113,54 +98,17 @@ class CropStage(Stage):
         meta = env.meta
         scan = decode_scan(env.payload, expect_format=meta.format, expect_size=(meta.width, meta.height),
                            max_bytes=self.max_payload_bytes)
-        w, h = scan.size
         regions = frame_regions(self.cropper, network_image(scan, self.mode))
-        base = meta.model_dump(include={"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"})
-        if self.canvas is not None:
-            return self._canvases(scan, regions, base)
-        outs = []
-        for i, (r, payload, fmt, cw, ch) in enumerate(crop_scan(scan, regions)):
-            region = CroppedRegion(
-                **base, format=fmt, width=cw, height=ch, frame_width=w, frame_height=h, region_index=i,
-                region_count=len(regions), box=Box(x1=r.x1, y1=r.y1, x2=r.x2, y2=r.y2), confidence=r.confidence,
-                method=self._method_of([r]),
-            )
-            outs.append(Out(self.names.cropped, region, payload))
-        return outs
-
-    def _canvases(self, scan: Scan, regions: Sequence[CropRegion], base: dict[str, Any]) -> list[Out]:
-        spec = self.canvas
-        image = network_image(scan, spec.input_format)
-        h, w = image.shape[:2]
-        laid = spec.lay(image, regions)
-        outs = []
-        for i, (canvas, placements) in enumerate(laid):
-            rs = [p.region for p in placements]
-            region = CroppedRegion(
-                **base, format="canvas-u8", width=canvas.shape[1], height=canvas.shape[0], frame_width=w, frame_height=h,
-                region_index=i, region_count=len(laid), box=_union(rs), confidence=min(r.confidence for r in rs),
-                method=self._method_of(rs), input_format=spec.input_format, placements=tuple(_placed(p) for p in placements),
-            )
-            outs.append(Out(self.names.cropped, region, encode_canvas(canvas)))
-        return outs
-
-    def _method_of(self, regions: Sequence[CropRegion]) -> str:
-        return self.method if all(r.reason in ("bag", "whole") for r in regions) and self.method != "none" else "full-frame"
+        if self.canvas is None:
+            sent = crop_messages(meta, scan, regions, method=self.method)
+        else:
+            sent = canvas_messages(meta, network_image(scan, self.canvas.input_format), regions, self.canvas, method=self.method)
+        return [Out(self.names.cropped, message, payload) for message, payload in sent]
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         spec = self.canvas
         out = "crop" if spec is None else f"canvas {'up to ' if spec.trim else ''}{spec.size}px {spec.input_format}"
         return True, {"crop_method": self.method, "input_mode": self.mode, "output": out}
-
-
-def _union(regions: Sequence[CropRegion]) -> Box:
-    return Box(x1=min(r.x1 for r in regions), y1=min(r.y1 for r in regions),
-               x2=max(r.x2 for r in regions), y2=max(r.y2 for r in regions))
-
-
-def _placed(p: Placement) -> Placed:
-    r = p.region
-    return Placed(box=Box(x1=r.x1, y1=r.y1, x2=r.x2, y2=r.y2), scale=p.scale, dx=p.dx, dy=p.dy, transposed=p.transposed)
 
 
 def make_stage(settings: CropSettings) -> Callable[[LaneStateStore, Topics], CropStage]:

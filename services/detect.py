@@ -29,16 +29,15 @@ import numpy as np
 from pydantic import Field
 
 from models.shipped import DEFAULT_WEIGHTS, require_weights
-from pipeline.canvas import run_canvases
+from pipeline.canvas import crop_canvas, detections_message, placements_of, run_canvases
 from pipeline.codec import decode_canvas, decode_scan
-from pipeline.crop import CropRegion
-from pipeline.messages import Box, CroppedRegion, Detection, Detections, Rejected
-from pipeline.preprocess import Placement, background_for, pack, unpack
+from pipeline.messages import CroppedRegion, Rejected
+from pipeline.preprocess import Placement
 from pipeline.state import LaneStateStore
 from services.frames import network_image
 from services.runner import Envelope, Out, Result, ServiceSettings, Stage, Topics, event, guarded
 
-__all__ = ["DetectSettings", "DetectStage", "make_stage", "to_detections"]
+__all__ = ["DetectSettings", "DetectStage", "make_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +60,6 @@ class DetectSettings(ServiceSettings):
                                          "where the other services share the cores")
 
 
-def to_detections(rows: np.ndarray, frame_size: tuple[int, int], class_names: Sequence[str]) -> tuple[Detection, ...]:
-    """(K, 6) rows x1, y1, x2, y2, score, class in frame pixels -> detections, clipped to the frame."""
-    w, h = frame_size
-    out = []
-    for x1, y1, x2, y2, score, cls in np.asarray(rows, np.float64).reshape(-1, 6):
-        fx1, fx2 = np.clip([x1, x2], 0, w)
-        fy1, fy2 = np.clip([y1, y2], 0, h)
-        c = int(cls)
-        if fx2 <= fx1 or fy2 <= fy1 or not 0 <= c < len(class_names):
-            continue  # a box entirely in the padding, or a class the metadata does not name
-        out.append(Detection(label=class_names[c], score=float(np.clip(score, 0.0, 1.0)),
-                             box=Box(x1=float(fx1), y1=float(fy1), x2=float(fx2), y2=float(fy2))))
-    return tuple(out)
-
-
 class DetectStage(Stage):
     """Regions in, detections out; one runtime call per batch."""
 
@@ -85,7 +69,6 @@ class DetectStage(Stage):
                  conf_threshold: float = 0.05, iou_threshold: float = 0.45) -> None:
         self.store, self.names, self.runtime, self.engine = store, topics, runtime, engine
         self.max_payload_bytes, self.conf_threshold, self.iou_threshold = max_payload_bytes, conf_threshold, iou_threshold
-        self.fill = background_for(runtime.input_format)
         self.inputs = {topics.cropped: CroppedRegion}
 
     def process(self, batch: Sequence[Envelope]) -> list[Result]:
@@ -95,24 +78,18 @@ class DetectStage(Stage):
         prepared = [(i, *p) for i, p in zip((i for i, r in enumerate(results) if r is None), ready, strict=True)]
         if prepared:
             t1 = time.perf_counter()
-            rows = self._detect([p[3] for p in prepared])
+            rows = run_canvases(self.runtime, [p[3] for p in prepared], conf_threshold=self.conf_threshold,
+                                iou_threshold=self.iou_threshold)
             t2 = time.perf_counter()
             timings = {"preprocess": round(1000 * (t1 - t0), 2), "infer": round(1000 * (t2 - t1), 2)}
             if self.metrics is not None:
                 self.metrics.observe_latency("preprocess", t1 - t0)
                 self.metrics.observe_latency("infer", t2 - t1)
             for (i, meta, placements, _), det in zip(prepared, rows, strict=True):
-                found = to_detections(unpack(det, placements), (meta.frame_width, meta.frame_height), self.runtime.class_names)
-                out = Detections(
-                    **meta.model_dump(include={"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"}),
-                    region_index=meta.region_index, region_count=meta.region_count, region=meta.box,
-                    detections=found, engine=self.engine, batch_size=len(prepared), timings_ms=timings,
-                )
+                out = detections_message(meta, det, placements, self.runtime.class_names, engine=self.engine,
+                                         batch_size=len(prepared), timings_ms=timings)
                 results[i] = [Out(self.names.detections, out)]
         return results  # type: ignore[return-value]
-
-    def _detect(self, canvases: list[np.ndarray]) -> list[np.ndarray]:
-        return run_canvases(self.runtime, canvases, conf_threshold=self.conf_threshold, iou_threshold=self.iou_threshold)
 
     def _prepare(self, env: Envelope) -> tuple[CroppedRegion, list[Placement], np.ndarray]:
         meta, data = env.meta, env.payload
@@ -121,21 +98,10 @@ class DetectStage(Stage):
             if max(meta.width, meta.height) > size or meta.input_format != mode:
                 raise Rejected(f"a {meta.width}x{meta.height} {meta.input_format} canvas for a detector that reads "
                                f"{size}x{size} {mode}: the crop and detect services must load the same weights")
-            canvas = decode_canvas(data, expect_size=(meta.width, meta.height))
-            placements = [Placement(CropRegion(x1=int(p.box.x1), y1=int(p.box.y1), x2=int(p.box.x2), y2=int(p.box.y2),
-                                               confidence=meta.confidence), p.scale, int(p.dx), int(p.dy), p.transposed)
-                          for p in meta.placements]
-            if len({p.transposed for p in placements}) > 1:
-                raise Rejected("placements disagree on whether the canvas is transposed")
-            return meta, placements, canvas
+            return meta, placements_of(meta), decode_canvas(data, expect_size=(meta.width, meta.height))
         scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height),
                            max_bytes=self.max_payload_bytes)
-        crop = network_image(scan, mode)
-        canvas, (p,) = pack(crop, [CropRegion(x1=0, y1=0, x2=meta.width, y2=meta.height, confidence=1.0)], size, fill=self.fill)
-        b = meta.box  # the crop's own pixels -> frame pixels
-        region = CropRegion(x1=int(b.x1), y1=int(b.y1), x2=int(b.x1) + meta.width, y2=int(b.y1) + meta.height,
-                            confidence=meta.confidence)
-        return meta, [Placement(region, p.scale, p.dx, p.dy)], canvas
+        return meta, *crop_canvas(meta, network_image(scan, mode), size, mode)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         return True, {"engine": self.engine, "img_size": self.runtime.img_size,

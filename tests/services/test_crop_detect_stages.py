@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from pipeline.canvas import to_detections
 from pipeline.codec import BadPayload, decode_scan, encode_dual, encode_rgb
 from pipeline.crop import CropRegion, no_crop
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Detections, RawScan, Rejected, encode_meta, make_scan_id
 from services.crop import CropStage
-from services.detect import DetectStage, to_detections
+from services.detect import DetectStage
 from services.runner import Topics
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
