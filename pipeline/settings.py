@@ -3,7 +3,7 @@
 Each service later gets its own frozen subclass (`class DetectSettings(CommonSettings)`);
 its fields read the same prefix, e.g. `LANEWATCH_MAX_BATCH`. With neither
 `LANEWATCH_KAFKA_BOOTSTRAP` nor `LANEWATCH_REDIS_URL` set, `lanewatch` starts
-the embedded stack (`services/stack.py`).
+the embedded stack (`services/tools/stack.py`).
 """
 
 from __future__ import annotations

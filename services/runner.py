@@ -29,12 +29,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
 from kafka.errors import KafkaError
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from pipeline.batcher import DynamicBatcher
 from pipeline.kafka import Consumer, Inbound, Producer
@@ -54,7 +53,7 @@ from pipeline.state import BlobStore, RedisLaneStateStore
 
 __all__ = [
     "INFRASTRUCTURE_ERRORS", "Envelope", "Out", "Result", "Runner", "ServiceSettings", "Stage", "Topics", "configure_logging",
-    "each_record", "event", "guarded", "install_signal_handlers", "resolve_endpoints", "serve",
+    "each_record", "event", "guarded", "install_signal_handlers", "serve",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ Partition = tuple[str, int]
 # errors that say the broker or Redis is unwell, not the record: never dead-letter a record for these
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, redis.ConnectionError, redis.TimeoutError)
 DEADLETTER_VALUE_BYTES = 512 * 1024  # an oversized record's bytes are cut to this in its dead letter
-STACK_STATE = Path(".lanewatch/stack.json")  # where `lanewatch stack up` records the embedded stack
 S = TypeVar("S", bound=CommonSettings)
 
 
@@ -383,26 +381,6 @@ def serve(
         server.close()
         store.close()
     return 0
-
-
-def resolve_endpoints(settings: S, *, state: Path = STACK_STATE) -> S:
-    """`settings`, with Kafka and Redis taken from a running `lanewatch stack up` where the environment names none;
-    ValueError when neither says where they are."""
-    if not settings.embedded:
-        return settings
-    if state.exists():
-        from services.stack import StackInfo, alive
-
-        info = StackInfo.load(state)
-        if alive(info.pid) and alive(info.redis_pid):
-            return settings.model_copy(update={
-                "kafka_bootstrap": settings.kafka_bootstrap or info.kafka_bootstrap,
-                "redis_url": settings.redis_url or SecretStr(info.redis_url),
-            })
-    raise ValueError(
-        "no Kafka and Redis configured: set LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL, "
-        "or start the embedded ones with `lanewatch stack up`"
-    )
 
 
 def _combined(runner_health: Callable[[], tuple[bool, dict]], store: RedisLaneStateStore) -> tuple[bool, dict]:

@@ -1,6 +1,6 @@
 """`lanewatch bench`: how fast the detector and the pipeline are, each figure a command's output.
 
-Each kind of benchmark is a module of `services.bench` with `register(sub)` adding its parser:
+Each kind of benchmark is a module of `services.tools.bench` with `register(sub)` adding its parser:
 
 - `model`: the bare engine, images/s and ms per batch for each batch size (the ceiling);
 - `batching`: the dynamic batcher's (max_batch, max_delay_ms) sweep, throughput and p99 latency;
@@ -29,4 +29,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
     for name in KINDS:
-        importlib.import_module(f"services.bench.{name}").register(kinds)
+        importlib.import_module(f"services.tools.bench.{name}").register(kinds)

@@ -13,7 +13,8 @@ ACTIONS = ("tail", "ack", "clear", "escalate", "lanes")
 
 def _settings():
     from pipeline.settings import CommonSettings
-    from services.runner import ServiceSettings, resolve_endpoints
+    from services.runner import ServiceSettings
+    from services.tools.stack import resolve_endpoints
 
     settings: CommonSettings = resolve_endpoints(ServiceSettings())
     return settings

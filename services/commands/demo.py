@@ -34,7 +34,7 @@ def format_summary(s: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
-    from services.demo import DemoConfig, run_demo
+    from services.tools.demo import DemoConfig, run_demo
 
     config = DemoConfig(lanes=args.lanes, duration_s=args.duration, rate=args.rate, size=args.size, seed=args.seed,
                         weights=args.weights, workdir=args.workdir, show=lambda line: print(line, flush=True))

@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
     from pydantic import SecretStr
 
-    from services.runner import configure_logging, resolve_endpoints, serve
+    from services.runner import configure_logging, serve
+    from services.tools.stack import resolve_endpoints
 
     module = importlib.import_module(f"services.{args.service}")
     settings_cls = getattr(module, SERVICES[args.service])
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         settings = resolve_endpoints(settings)
     except ValueError:
         # nothing configured and no `lanewatch stack up` running: bring an embedded stack for this process
-        from services.stack import Stack
+        from services.tools.stack import Stack
 
         stack = Stack()
         info = stack.start()

@@ -8,14 +8,14 @@ import socket
 from pathlib import Path
 
 from services.commands.args import positive_int
+from services.tools.stack import STACK_STATE
 
 __all__ = ["register", "run"]
 
-STATE = Path(".lanewatch/stack.json")
 
 
 def _up(args: argparse.Namespace) -> int:
-    from services.stack import Stack, StackInfo, alive
+    from services.tools.stack import Stack, StackInfo, alive
 
     if args.state.exists():
         info = StackInfo.load(args.state)
@@ -32,7 +32,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from services.stack import StackInfo, stop_detached
+    from services.tools.stack import StackInfo, stop_detached
 
     if not args.state.exists():
         print("lanewatch stack: not running (no state file)")
@@ -44,7 +44,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from services.stack import StackInfo, alive
+    from services.tools.stack import StackInfo, alive
 
     if not args.state.exists():
         print(json.dumps({"running": False}))
@@ -105,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: eval \"$(lanewatch stack up)\" && lanewatch serve ingest; lanewatch stack down",
     )
     c.add_argument("action", choices=("up", "down", "status"), help="what to do")
-    c.add_argument("--state", type=Path, default=STATE, help=f"state file with the pids and addresses (default {STATE})")
+    c.add_argument("--state", type=Path, default=STACK_STATE,
+                   help=f"state file with the pids and addresses (default {STACK_STATE})")
     c.add_argument("--brokers", type=positive_int, default=1, help="mock brokers in the cluster (up only; default 1)")
     c.set_defaults(func=run)

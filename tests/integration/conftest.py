@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from pipeline.state import RedisLaneStateStore
-from services.stack import Stack, alive
+from services.tools.stack import Stack, alive
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from tests.integration.helpers import tiny_model
 def test_bench_pipeline_runs_all_phases_end_to_end(tmp_path, monkeypatch):
     for var in ("LANEWATCH_KAFKA_BOOTSTRAP", "LANEWATCH_REDIS_URL"):
         monkeypatch.delenv(var, raising=False)
-    from services.bench.pipeline import PipelineBench, plot, run_pipeline_bench
+    from services.tools.bench.pipeline import PipelineBench, plot, run_pipeline_bench
 
     cfg = PipelineBench(lanes=2, scans=12, latency_scans=6, size=(320, 240), max_batch=4, max_delay_ms=5,
                         weights=tiny_model(), workdir=tmp_path, threads=1, lanes_sweep=(1,), lane_rate=2.0,

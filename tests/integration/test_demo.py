@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.stack import alive
+from services.tools.stack import alive
 from tests.integration.helpers import tiny_model
 
 pytestmark = pytest.mark.integration

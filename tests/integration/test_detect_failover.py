@@ -23,7 +23,7 @@ from pipeline.codec import encode_rgb
 from pipeline.kafka import Producer
 from services import alert, crop, ingest
 from services.runner import Topics, serve
-from services.stack import alive
+from services.tools.stack import alive
 from tests.integration.helpers import FAST, running, tiny_model, until
 
 pytestmark = pytest.mark.integration

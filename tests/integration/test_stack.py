@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from services.stack import StackInfo, alive, redis_server_path
+from services.tools.stack import StackInfo, alive, redis_server_path
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_stack_up_status_down(tmp_path):
 
 _OWNER = """
 import sys, time
-from services.stack import Stack
+from services.tools.stack import Stack
 s = Stack(); info = s.start()
 print(info.pid, info.redis_pid, info.workdir, flush=True)
 time.sleep(60)

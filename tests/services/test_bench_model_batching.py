@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.bench.batching import recommend
-from services.bench.model import bare_engine_throughput, open_runtime, simulator_canvases
 from services.cli import main
+from services.tools.bench.batching import recommend
+from services.tools.bench.model import bare_engine_throughput, open_runtime, simulator_canvases
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "weights" / "aspp_yolo_nano.onnx"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from services.bench.pareto import speedup_at_equal_map
 from services.cli import main
+from services.tools.bench.pareto import speedup_at_equal_map
 
 WEIGHTS = Path("models/weights/aspp_yolo_nano.pt")
 

@@ -21,8 +21,8 @@ from services.runner import (
     configure_logging,
     each_record,
     event,
-    resolve_endpoints,
 )
+from services.tools.stack import resolve_endpoints
 
 
 class FakeConsumer:

@@ -20,7 +20,7 @@ machine where everything shares the cores, that is where the overhead is.
 
 `bare_engine_images_per_s` is the same runtime, input size and batch size as the detect service used,
 on full square canvases with all cores, measured in-process before the stack starts and after it
-stopped (`services.bench.model`), the better of the two: the ceiling the pipeline's efficiency
+stopped (`services.tools.bench.model`), the better of the two: the ceiling the pipeline's efficiency
 (`scans_per_s / bare_engine_images_per_s`) is measured against. lanewatch's canvases are cut to
 their bags (`LANEWATCH_TRIM_CANVAS`), so its detector runs fewer pixels per scan than that square.
 """
@@ -43,9 +43,9 @@ import numpy as np
 
 from models.runtime.base import usable_cores
 from models.shipped import DEFAULT_WEIGHTS, require_weights
-from services.bench.model import machine_info
-from services.bench.output import pyplot, save_figure, write_json
 from services.commands.args import fraction, frame_size, positive_int, positive_ints
+from services.tools.bench.model import machine_info
+from services.tools.bench.output import pyplot, save_figure, write_json
 
 __all__ = ["PipelineBench", "register", "run", "run_pipeline_bench"]
 
@@ -168,7 +168,7 @@ class _Pipeline:
 
     def __init__(self, name: str, cfg: PipelineBench, env: dict[str, str], detect_env: dict[str, str], logs: Path,
                  prefix: str, stack_pids: list[int]) -> None:
-        from services.demo import spawn_service, wait_ready
+        from services.tools.demo import spawn_service, wait_ready
 
         self.name, self.cfg, self.env, self.prefix, self.stack_pids = name, cfg, env, prefix, stack_pids
         self.logs = logs
@@ -185,7 +185,7 @@ class _Pipeline:
 
     def phase(self, label: str, *, scans: int, rate_per_lane: float, poisson: bool, lanes: int | None = None) -> dict[str, Any]:
         """Publish `scans` scans from `lanes` lanes at `rate_per_lane` each, wait for their outcomes, and measure."""
-        from services.demo import spawn_service
+        from services.tools.demo import spawn_service
 
         cfg = self.cfg
         lanes = lanes or cfg.lanes
@@ -259,8 +259,8 @@ class _Pipeline:
 def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
     """All three phases and the bare engine; returns the summary (see the module docstring)."""
     from pipeline.settings import CommonSettings
-    from services.demo import service_env
-    from services.stack import Stack
+    from services.tools.demo import service_env
+    from services.tools.stack import Stack
 
     weights = require_weights(cfg.weights)
     settings = CommonSettings()
@@ -346,7 +346,7 @@ def _bare_engine(cfg: PipelineBench) -> dict[str, Any]:
     given: the ceiling is what the machine can do, not what one configuration of it does.
     """
     from models.runtime import load_runtime
-    from services.bench.model import bare_engine_throughput
+    from services.tools.bench.model import bare_engine_throughput
 
     time.sleep(2.0)  # the services and the stack are gone (or not started): let the machine settle
     runtime = load_runtime(cfg.weights, threads=CORES)

@@ -46,7 +46,7 @@ from services.runner import Topics
 __all__ = ["DemoConfig", "Service", "follow_topic", "run_demo", "service_env", "spawn_service", "wait_ready"]
 
 SERVICES = ("alert", "detect", "crop")  # consumers first: ingest starts once they own their partitions
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the demo end to end; returns the summary (see the module docstring)."""
-    from services.stack import Stack
+    from services.tools.stack import Stack
 
     weights = require_weights(config.weights)
     settings = CommonSettings()

@@ -32,8 +32,8 @@ import numpy as np
 
 from models.runtime.base import usable_cores
 from models.shipped import DEFAULT_WEIGHTS, require_weights
-from services.bench.output import write_json
 from services.commands.args import positive_int, positive_ints
+from services.tools.bench.output import write_json
 
 __all__ = [
     "RUNTIMES", "bare_engine_throughput", "machine_info", "open_runtime", "register", "run",

@@ -1,6 +1,6 @@
 """The embedded stack: a local Kafka-protocol broker and a real Redis server (DESIGN.md section 6).
 
-One supervisor child process (`python -m services.stack serve`) holds both:
+One supervisor child process (`python -m services.tools.stack serve`) holds both:
 
 - the broker is librdkafka's mock cluster (confluent-kafka, `test.mock.num.brokers`), which
   lives inside a client handle of the supervisor and listens on a free TCP port; its address
@@ -36,11 +36,21 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["Stack", "StackInfo", "alive", "redis_server_path", "stop_detached"]
+from pydantic import SecretStr
 
-_ROOT = Path(__file__).resolve().parents[1]
-_MARK = "services.stack"  # in the supervisor's command line; checked before signalling a recorded pid
+from pipeline.settings import CommonSettings
+
+__all__ = [
+    "STACK_STATE", "Stack", "StackInfo", "alive", "redis_server_path", "resolve_endpoints", "stop_detached",
+]
+
+STACK_STATE = Path(".lanewatch/stack.json")  # where `lanewatch stack up` records the embedded stack
+S = TypeVar("S", bound=CommonSettings)
+
+_ROOT = Path(__file__).resolve().parents[2]
+_MARK = "services.tools.stack"  # in the supervisor's command line; checked before signalling a recorded pid
 _PR_SET_PDEATHSIG = 1
 
 
@@ -309,7 +319,7 @@ def _serve(workdir: Path, brokers: int, detached: bool) -> int:
 if __name__ == "__main__":
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m services.stack")
+    p = argparse.ArgumentParser(prog="python -m services.tools.stack")
     p.add_argument("mode", choices=["serve"])
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--brokers", type=int, default=1)
@@ -317,3 +327,21 @@ if __name__ == "__main__":
     a = p.parse_args()
     sys.stdout.flush()
     os._exit(_serve(a.workdir, a.brokers, a.detached))  # no interpreter teardown racing librdkafka's threads
+
+
+def resolve_endpoints(settings: S, *, state: Path = STACK_STATE) -> S:
+    """`settings`, with Kafka and Redis taken from a running `lanewatch stack up` where the environment names none;
+    ValueError when neither says where they are."""
+    if not settings.embedded:
+        return settings
+    if state.exists():
+        info = StackInfo.load(state)
+        if alive(info.pid) and alive(info.redis_pid):
+            return settings.model_copy(update={
+                "kafka_bootstrap": settings.kafka_bootstrap or info.kafka_bootstrap,
+                "redis_url": settings.redis_url or SecretStr(info.redis_url),
+            })
+    raise ValueError(
+        "no Kafka and Redis configured: set LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL, "
+        "or start the embedded ones with `lanewatch stack up`"
+    )

@@ -37,7 +37,8 @@ import numpy as np
 
 from models.shipped import DEFAULT_WEIGHTS
 from pipeline.batcher import DynamicBatcher
-from services.bench.model import (
+from services.commands.args import fraction, non_negative_floats, positive_float, positive_int, positive_ints
+from services.tools.bench.model import (
     RUNTIMES,
     bare_engine_throughput,
     machine_info,
@@ -45,8 +46,7 @@ from services.bench.model import (
     runtime_for,
     simulator_canvases,
 )
-from services.bench.output import pyplot, save_figure, write_json
-from services.commands.args import fraction, non_negative_floats, positive_float, positive_int, positive_ints
+from services.tools.bench.output import pyplot, save_figure, write_json
 
 __all__ = ["measure_stream", "plot_points", "recommend", "register", "run"]
 

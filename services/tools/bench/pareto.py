@@ -37,8 +37,8 @@ import numpy as np
 
 from models.runtime.base import usable_cores
 from models.shipped import DEFAULT_CHECKPOINT
-from services.bench.output import pyplot, save_figure, write_json
 from services.commands.args import positive_int, positive_ints
+from services.tools.bench.output import pyplot, save_figure, write_json
 
 __all__ = ["register", "run", "run_pareto", "speedup_at_equal_map"]
 
