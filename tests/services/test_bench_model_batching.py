@@ -131,3 +131,30 @@ def test_recommend_on_hand_made_points():
     assert recommend(exact_tie, budget_ms=1000, tie_tolerance=0.0)["max_delay_ms"] == 20
     with pytest.raises(ValueError):
         recommend([], budget_ms=1000)
+
+
+def test_batching_bench_serves_through_the_detect_services_runner_and_stage():
+    # the bench has no batching loop of its own: records go through services.runner.Runner and DetectStage
+    import time as _time
+
+    import numpy as np
+
+    from services.tools.bench.batching import measure_stream
+
+    class Slow:
+        img_size, input_format, class_names, dynamic_size = 64, "rgb", ("gun",), False
+        metadata = {"img_size": 64, "input_format": "rgb", "strides": [32]}
+        shapes: list = []
+
+        def detect_canvases(self, canvases, **_):
+            self.shapes.append(canvases.shape)
+            _time.sleep(0.002 * len(canvases))
+            return [np.array([[1, 1, 20, 20, 0.9, 0]], np.float32) for _ in canvases]
+
+    runtime = Slow()
+    canvases = np.full((3, 64, 64, 3), 255, np.uint8)
+    out = measure_stream(runtime, canvases, max_batch=4, max_delay_s=0.005, rate=400.0, seconds=0.6, warmup_s=0.1,
+                         drain_s=1.0)
+    assert runtime.shapes and all(s[1:] == (64, 64, 3) and 1 <= s[0] <= 4 for s in runtime.shapes)
+    assert 1 < out["mean_batch"] <= 4 and out["counted"] > 50 and out["unfinished"] == 0
+    assert 0 < out["p50_ms"] <= out["p99_ms"] and out["images_per_s"] > 100

@@ -1,11 +1,11 @@
 """`lanewatch bench batching`: choose the detect service's (max_batch, max_delay_ms) by measurement.
 
-Each pair runs the real runtime in this process behind a `DynamicBatcher`, fed by an open-loop Poisson
-arrival process: a producer thread puts letterboxed simulator canvases on a queue at exponentially spaced
-times, whatever the consumer is doing (closed-loop load, where the next request waits for the last
-answer, hides queueing and flatters p99). The consumer loop is the service runner's: poll up to what the
-batcher has room for, `add` with the poll time, run every batch `ready` now through `detect_canvases`,
-and block no longer than `wait_s` says. Two phases per pair:
+Each pair runs the detect service itself in this process: its runner (`services.runner.Runner`, with
+the dynamic batcher) turning over its stage (`services.detect.DetectStage`) and the real runtime, with
+the consumer and producer in memory. The records come from an open-loop Poisson arrival process: a
+thread queues the canvas records the crop service would send (letterboxed simulator frames) at
+exponentially spaced times, whatever the service is doing (closed-loop load, where the next request waits
+for the last answer, hides queueing and flatters p99). Two phases per pair:
 
 1. saturation: arrivals well above what any pair can serve (3x the bare engine's best images/s); the
    completions per second are the pair's throughput ceiling under batching;
@@ -30,13 +30,14 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models.shipped import DEFAULT_WEIGHTS
-from pipeline.batcher import DynamicBatcher
+from pipeline.kafka import Inbound
 from services.commands.args import fraction, non_negative_floats, positive_float, positive_int, positive_ints
 from services.tools.bench.model import (
     RUNTIMES,
@@ -63,9 +64,10 @@ _END = object()
 # ---------------------------------------------------------------------------------------------- one stream
 
 
-def _produce(inbox: queue.Queue, canvases: np.ndarray, *, rate: float, start: float, stop_at: float, seed: int,
-             stop: threading.Event) -> None:
-    """Put (arrival time, canvas) at Poisson times from `start` to `stop_at`, open loop, then the end mark."""
+def _produce(inbox: queue.Queue, records: Callable[[int], Inbound], arrivals: dict[int, float], *, rate: float,
+             start: float, stop_at: float, seed: int, stop: threading.Event) -> None:
+    """Put records on `inbox` at Poisson times from `start` to `stop_at`, open loop, then the end mark;
+    each record's arrival time goes in `arrivals` under its offset."""
     rng = np.random.default_rng(seed)
     t, i = start, 0
     while True:
@@ -76,81 +78,153 @@ def _produce(inbox: queue.Queue, canvases: np.ndarray, *, rate: float, start: fl
         if delay > 0 and stop.wait(delay):
             break
         # scheduled times are absolute: a producer that overslept catches up with a burst, as a lane would
-        inbox.put((time.monotonic(), canvases[i % len(canvases)]))
+        record = records(i)
+        arrivals[i] = time.monotonic()
+        inbox.put(record)
         i += 1
     inbox.put(_END)
 
 
-def _poll(inbox: queue.Queue, timeout: float, room: int) -> tuple[list, bool]:
-    """Up to `room` items, blocking at most `timeout` for the first; (items, whether the end mark came)."""
-    items: list = []
-    try:
-        item = inbox.get(timeout=timeout) if timeout > 0 else inbox.get_nowait()
+class _Inbox:
+    """The detect service's consumer, in memory: what the arrival thread queued, polled as Kafka would be."""
+
+    def __init__(self, inbox: queue.Queue) -> None:
+        self.queue, self.ended = inbox, False
+
+    def poll_batch(self, timeout_ms: int = 500, max_records: int | None = None) -> list[Inbound]:
+        room = max_records or 1 << 30
+        items: list[Inbound] = []
+        try:
+            item = self.queue.get(timeout=timeout_ms / 1000) if not self.ended else self.queue.get_nowait()
+            while True:
+                if item is _END:
+                    self.ended = True
+                    return items
+                items.append(item)
+                if len(items) >= room:
+                    return items
+                item = self.queue.get_nowait()
+        except queue.Empty:
+            if self.ended and not items:
+                time.sleep(timeout_ms / 1000)  # nothing more will arrive: the service would wait out its poll
+            return items
+
+    def left(self) -> list[Inbound]:
+        out = []
         while True:
-            if item is _END:
-                return items, True
-            items.append(item)
-            if len(items) >= room:
-                return items, False
-            item = inbox.get_nowait()
-    except queue.Empty:
-        return items, False
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return out
+            if item is not _END:
+                out.append(item)
+
+    def commit_offsets(self, ends: Mapping, **_: Any) -> bool:
+        return True
+
+    def lag(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
 
 
-def measure_stream(infer: Callable[[np.ndarray], Any], canvases: np.ndarray, *, max_batch: int, max_delay_s: float,
-                   rate: float, seconds: float, warmup_s: float, drain_s: float, seed: int = 0) -> dict[str, Any]:
-    """Poisson arrivals at `rate`/s for `seconds` into a DynamicBatcher served by `infer` (uint8 (N, S, S, 3) in).
+class _Outbox:
+    """The detect service's producer, in memory: what it publishes is counted and dropped."""
+
+    def __init__(self) -> None:
+        self.published = 0
+
+    def publish(self, topic: str, message: Any, payload: bytes = b"", **_: Any) -> None:
+        self.published += 1
+
+    def dead_letter(self, record: Inbound, *, stage: str, reason: str, **_: Any) -> None:
+        raise RuntimeError(f"the bench's own canvas was dead-lettered by {stage}: {reason}")
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        pass
+
+    def close(self, timeout_s: float | None = None) -> None:
+        pass
+
+
+def canvas_records(canvases: np.ndarray, input_format: str, topic: str) -> Callable[[int], Inbound]:
+    """``records(i)``: the i-th record the crop service would send, a canvas of `canvases` (cycled) with its meta."""
+    from pipeline.codec import encode_canvas
+    from pipeline.messages import Box, CroppedRegion, Placed, encode_meta, make_scan_id
+
+    payloads = [encode_canvas(c) for c in canvases]
+    n, h, w = canvases.shape[:3]
+    now = datetime.now(UTC)
+
+    def record(i: int) -> Inbound:
+        frame = Box(x1=0, y1=0, x2=w, y2=h)
+        meta = CroppedRegion(
+            scan_id=make_scan_id("lane-1", i, now), lane_id="lane-1", scanner_id="bench", captured_at=now, seq=i,
+            format="canvas-u8", width=w, height=h, frame_width=w, frame_height=h, region_index=0, region_count=1,
+            box=frame, confidence=1.0, method="tdc", input_format=input_format,
+            placements=(Placed(box=frame, scale=1.0, dx=0, dy=0),),
+        )
+        return Inbound(topic=topic, partition=0, offset=i, key=meta.lane_id, headers=tuple(encode_meta(meta)),
+                       value=payloads[i % n], timestamp_ms=0)
+
+    return record
+
+
+def measure_stream(runtime: Any, canvases: np.ndarray, *, max_batch: int, max_delay_s: float, rate: float,
+                   seconds: float, warmup_s: float, drain_s: float, seed: int = 0, conf_threshold: float = 0.05,
+                   iou_threshold: float = 0.45) -> dict[str, Any]:
+    """Poisson arrivals of canvas records at `rate`/s for `seconds` through the detect service's own runner and
+    stage (`services.runner.Runner` turning over `services.detect.DetectStage`, consumer and producer in memory).
 
     Counted: arrivals after `warmup_s` (latency, ms from arrival to result), and completions and batches
     after `warmup_s` up to the end of arrivals (throughput, mean batch). `drain_s` > 0 keeps serving that
     long after arrivals end so counted items finish; 0 stops at once (saturation, where the backlog is moot).
     """
-    inbox: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    start = time.monotonic()
-    t_count, t_end = start + warmup_s, start + seconds
-    producer = threading.Thread(target=_produce, args=(inbox, canvases), daemon=True,
-                                kwargs={"rate": rate, "start": start, "stop_at": t_end, "seed": seed, "stop": stop})
-    producer.start()
-    batcher: DynamicBatcher[tuple[float, np.ndarray]] = DynamicBatcher(max_batch, max_delay_s)
+    from pipeline.metrics import service_metrics
+    from services.detect import DetectStage
+    from services.runner import Runner, ServiceSettings, Topics
+
+    topics = Topics()
+    arrivals: dict[int, float] = {}
     latencies: list[float] = []  # seconds, counted arrivals only
     finished: list[tuple[float, int]] = []  # (done, size) of batches done within the counting window
-    arrivals_open = True
+    start = time.monotonic()
+    t_count, t_end = start + warmup_s, start + seconds
+
+    class Timed(DetectStage):  # the service's stage, with the bench's clock on each batch
+        def process(self, batch):
+            results = super().process(batch)
+            done = time.monotonic()
+            latencies.extend(done - a for a in (arrivals[env.record.offset] for env in batch) if t_count <= a)
+            if t_count <= done <= t_end:
+                finished.append((done, len(batch)))
+            return results
+
+    stage = Timed(None, topics, runtime=runtime, engine="bench", max_payload_bytes=1 << 30,
+                  conf_threshold=conf_threshold, iou_threshold=iou_threshold)
+    inbox = _Inbox(queue.Queue())
+    settings = ServiceSettings(max_batch=max_batch, max_delay_ms=max_delay_s * 1000, poll_ms=int(POLL_S * 1000),
+                               lag_interval_s=3600.0)
+    runner = Runner(stage, consumer_factory=lambda **_: inbox, producer=_Outbox(), metrics=service_metrics("detect"),
+                    settings=settings, topics=topics)
+    stop = threading.Event()
+    producer = threading.Thread(target=_produce, args=(inbox.queue, canvas_records(canvases, runtime.input_format,
+                                                                                    topics.cropped), arrivals),
+                                daemon=True, kwargs={"rate": rate, "start": start, "stop_at": t_end, "seed": seed,
+                                                     "stop": stop})
+    producer.start()
     hard_stop = t_end + drain_s
     try:
-        while True:
-            now = time.monotonic()
-            if now >= hard_stop or (not arrivals_open and not len(batcher)):
-                break
-            wait = batcher.wait_s(now)
-            timeout = min(POLL_S, hard_stop - now) if wait is None else min(POLL_S, wait)
-            if arrivals_open and batcher.room() > 0:
-                items, ended = _poll(inbox, timeout, batcher.room())
-                arrivals_open = not ended
-                arrived = time.monotonic()
-                for item in items:
-                    batcher.add(item, arrived)
-            elif timeout > 0:
-                time.sleep(timeout)  # nothing more will arrive: wait out the delay as the service would
-            for batch in batcher.ready(time.monotonic()):
-                infer(np.stack([canvas for _, canvas in batch]))
-                done = time.monotonic()
-                latencies += [done - a for a, _ in batch if t_count <= a]
-                if t_count <= done <= t_end:
-                    finished.append((done, len(batch)))
+        while time.monotonic() < hard_stop and not (inbox.ended and not len(runner.batcher)):
+            runner.turn()
     finally:
         stop.set()
         producer.join()
     ended_at = time.monotonic()
     # what never finished: its age now is a lower bound on its latency
-    left = [a for a, _ in batcher.flush()]
-    while True:
-        try:
-            item = inbox.get_nowait()
-        except queue.Empty:
-            break
-        if item is not _END:
-            left.append(item[0])
+    left = [arrivals[rec.offset] for batch in runner.batcher.flush() for rec in batch]
+    left += [arrivals[rec.offset] for rec in inbox.left()]
     unfinished = [ended_at - a for a in left if t_count <= a < t_end]
     lat_ms = 1000 * np.asarray(latencies + unfinished) if latencies or unfinished else np.zeros(1)
     sizes = [n for _, n in finished]
@@ -269,8 +343,8 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(max_batch=b, delay_ms=d, phase="saturation")
             batch_s = b / max(next(r["images_per_s"] for r in bare if r["batch"] == b), 1e-3)
             sat_s = max(seconds, warmup_s + MIN_BATCHES * batch_s)
-            sat = measure_stream(infer, canvases, max_batch=b, max_delay_s=d / 1000, rate=sat_rate, seconds=sat_s,
-                                 warmup_s=warmup_s, drain_s=0.0, seed=args.seed)
+            sat = measure_stream(runtime, canvases, max_batch=b, max_delay_s=d / 1000, rate=sat_rate, seconds=sat_s,
+                                 warmup_s=warmup_s, drain_s=0.0, seed=args.seed, conf_threshold=conf, iou_threshold=iou)
             points.append({"max_batch": b, "max_delay_ms": d, "saturation_images_per_s": sat["images_per_s"],
                            "saturation_mean_batch": sat["mean_batch"], "saturation_seconds": round(sat_s, 2)})
             bar.update()
@@ -279,9 +353,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("no pair completed an image at saturation: lengthen --seconds")
         for p in points:
             bar.set_postfix(max_batch=p["max_batch"], delay_ms=p["max_delay_ms"], phase="load")
-            at = measure_stream(infer, canvases, max_batch=p["max_batch"], max_delay_s=p["max_delay_ms"] / 1000,
+            at = measure_stream(runtime, canvases, max_batch=p["max_batch"], max_delay_s=p["max_delay_ms"] / 1000,
                                 rate=offered, seconds=load_seconds, warmup_s=warmup_s, drain_s=max(load_seconds, 2.0),
-                                seed=args.seed + 1)
+                                seed=args.seed + 1, conf_threshold=conf, iou_threshold=iou)
             p.update({"offered_images_per_s": round(offered, 2), "throughput_images_per_s": at["images_per_s"],
                       "p50_ms": at["p50_ms"], "p99_ms": at["p99_ms"], "mean_batch": at["mean_batch"],
                       "counted": at["counted"], "unfinished": at["unfinished"]})
