@@ -23,3 +23,26 @@ def test_dedup_keys_carry_the_outcome_and_a_ttl(store):
 def test_blobs_get_their_ttl(store):
     key = store.put_blob(uuid.uuid4().bytes * 100, ttl_s=5)
     assert 0 < store.client.pttl(f"lw:blob:{key}") <= 5000
+
+
+def test_the_keys_written_are_the_documented_ones(store):
+    from datetime import UTC, datetime
+
+    from pipeline.messages import Ack
+    from pipeline.state import KEYS
+    from tests.pipeline.state_contract import _alert, _lane
+
+    lane = _lane()
+    alert = _alert(lane, 1)
+    store.record_outcome(scan_id=alert.scan_id, lane_id=lane, at=datetime.now(UTC), alert=alert)
+    store.decide(Ack(alert_id=alert.alert_id, lane_id=lane, decision="escalate", operator="op", at=datetime.now(UTC)))
+    blob = store.put_blob(b"x" * 10, ttl_s=60)
+    fill = {"lane": lane, "alert_id": alert.alert_id, "scan_id": alert.scan_id, "key": blob}
+    written = {k.decode() for k in store.client.scan_iter(match="lw:*")} & {
+        t.format(**fill) for t in KEYS.values()} | {KEYS["lanes"]}
+    mine = {k.decode() for k in store.client.scan_iter(match=f"lw:*{lane}*")} | {
+        k.decode() for k in store.client.scan_iter(match=f"lw:*{alert.alert_id}*")} | {
+        k.decode() for k in store.client.scan_iter(match=f"lw:*{alert.scan_id}*")} | {f"lw:blob:{blob}"}
+    # every key this lane's scan, alert and blob touched is one of the table's, and every template was used
+    assert mine <= {t.format(**fill) for t in KEYS.values()}
+    assert written == {t.format(**fill) for t in KEYS.values()}

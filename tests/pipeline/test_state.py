@@ -1,15 +1,10 @@
-"""Lane state key layout: one table, documented where it is defined. Behaviour is tested against a real
-Redis in tests/integration/test_redis_state.py."""
+"""Lane state key layout. Behaviour (and the keys actually written) is tested against a real Redis in
+tests/integration/test_redis_state.py, and on the in-memory store in test_memory_state.py."""
 
 import re
 
 import pipeline.state as state
 from pipeline.messages import LANE_PATTERN
-
-
-def test_every_key_is_in_the_documented_table():
-    for template in state.KEYS.values():
-        assert f"`{template}`" in state.__doc__, template
 
 
 def test_keys_are_namespaced_and_lane_ids_cannot_break_them():

@@ -13,6 +13,7 @@ import pytest
 from services.cli import main
 from services.tools.bench.batching import recommend
 from services.tools.bench.model import bare_engine_throughput, open_runtime, simulator_canvases
+from tests.plots import assert_plotted
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "weights" / "aspp_yolo_nano.onnx"
 
@@ -92,7 +93,8 @@ def test_bench_batching_json(sweep):
         assert p["counted"] > 0
     assert [r["batch"] for r in report["bare_engine"]] == [1, 2]
     if importlib.util.find_spec("matplotlib") is not None:
-        assert report["plot"] == str(root / "b.png") and (root / "b.png").stat().st_size > 0
+        assert report["plot"] == str(root / "b.png")
+        assert_plotted(root / "b.png")
 
 
 def test_recommendation_is_a_swept_pair_obeying_the_rule(sweep):
