@@ -30,7 +30,7 @@ PROFILES := sixray vivid greyscale teal
 sheets: $(STAMP)
 	for p in $(PROFILES); do \
 		$(BIN)/lanewatch synth --out $(DEMO)/sheets/$$p --count 4 --seed 8 --scanner $$p --negatives-ratio 0 --quiet > /dev/null && \
-		$(BIN)/lanewatch sheet $(DEMO)/sheets/$$p --out training/synth/profiles/$$p.jpg --count 4 --columns 4 --tile 300 || exit 1; \
+		$(BIN)/lanewatch sheet $(DEMO)/sheets/$$p --out pipeline/xray/scanners/$$p.jpg --count 4 --columns 4 --tile 300 || exit 1; \
 	done
 
 # How real the simulator looks: 500 fresh frames of the default profile against the real dev scans (README figures).

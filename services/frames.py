@@ -2,7 +2,7 @@
 
 Models are trained on one input mode, "rgb" (pseudo-colour) or "dual" (the dual-energy 3-channel
 form). A dual-energy scan shown to an "rgb" model is rendered to pseudo-colour as a scanner would,
-with the simulator's detector calibration (as `lanewatch detect` does); a pseudo-colour scan cannot
+on the default scanner's screen (`pipeline.xray.screen.render_raw`, as `lanewatch detect` does); a pseudo-colour scan cannot
 be turned back into energies, so a "dual" model refuses it (the record is dead-lettered).
 """
 
@@ -27,6 +27,6 @@ def network_image(scan: Scan, mode: str) -> np.ndarray:
         raise ValueError(f"unknown input mode {mode!r}")
     if scan.rgb is not None:
         return scan.rgb
-    from training.synth.render import Detector
+    from pipeline.xray.screen import render_raw
 
-    return Detector().pseudo_colour(scan.high, scan.low)
+    return render_raw(scan.high, scan.low)

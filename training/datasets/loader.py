@@ -87,9 +87,9 @@ def load_image(sample: Sample, mode: Literal["rgb", "dual"] = "rgb") -> np.ndarr
         else:
             # a raw-only scan shown to an "rgb" model: render pseudo-colour as a scanner would, with the
             # simulator's detector calibration (air and dark levels); other scanners' raw files need theirs
-            from training.synth.render import Detector
+            from pipeline.xray.screen import render_raw
 
-            image = Detector().pseudo_colour(high, low)
+            image = render_raw(high, low)
         source = sample.high
     else:
         raise ValueError(f"sample {sample.image_id} has no dual-energy raw pair (high/low) to load as {mode!r}")

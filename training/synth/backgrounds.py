@@ -33,7 +33,7 @@ from training.evaluation.realism import bag_regions
 from training.synth.dataset import _PNG_RAW, _PNG_RGB, Format, negative_indices
 from training.synth.profiles import ScannerProfile, default_profile, load_profile, profile_names
 from training.synth.projection import Projected, ScanPalette, calibrate_palette, pose_in_region, project_raw, project_rgb
-from training.synth.render import Detector
+from training.synth.render import ScannerReadout
 from training.synth.scene import SceneConfig, occlusion_level
 from training.synth.threats import THREATS, make_threat
 
@@ -186,7 +186,7 @@ def _render(job: _Job, index: int, negative: bool) -> tuple[Sample, int]:
     return sample, len(boxes) - kept
 
 
-def _repaint(rgb: np.ndarray, done: Projected, det: Detector) -> np.ndarray:
+def _repaint(rgb: np.ndarray, done: Projected, det: ScannerReadout) -> np.ndarray:
     """The pseudo-colour scan with the projected raw pixels rendered into it on the detector's screen."""
     fp = done.footprint
     if fp is None:

@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from training.synth.materials import MATERIALS
+from pipeline.xray.materials import MATERIALS
 
 __all__ = [
     "ObjectModel",

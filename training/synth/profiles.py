@@ -1,7 +1,7 @@
 """Scanner profiles: what makes one scanner make's scans look unlike another's, as data.
 
-A profile is a JSON file (``training/synth/profiles/<name>.json``, or any
-path): the tube spectrum and filtration (`Spectrum`), the detector's photon
+A profile is a JSON file (``pipeline/xray/scanners/<name>.json``, shared with
+the services, which show raw pairs on its screen; or any path): the tube spectrum and filtration (`Spectrum`), the detector's photon
 counts, noise, blur and pixel pitch, and the screen (`Display`: palette,
 display curve, saturation, background tone). Real scanners differ most in
 palette and display, so the shipped profiles vary those most.
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.synth.materials import Spectrum
-from training.synth.pseudo_colour import Display
-from training.synth.render import Detector
+from pipeline.xray.materials import Spectrum
+from pipeline.xray.screen import DEFAULT_SCANNER, SCANNER_DIR, Display, display_from_dict, scanner_file
+from training.synth.render import ScannerReadout
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -36,8 +36,8 @@ __all__ = [
     "training_profiles",
 ]
 
-PROFILE_DIR = Path(__file__).with_name("profiles")
-DEFAULT_PROFILE = "sixray"
+PROFILE_DIR = SCANNER_DIR
+DEFAULT_PROFILE = DEFAULT_SCANNER
 _DETECTOR_KEYS = {"quanta", "electronic_noise", "row_gain_sigma", "psf_sigma_px", "offset", "air_level"}
 
 
@@ -47,7 +47,7 @@ class ScannerProfile:
 
     name: str
     description: str
-    detector: Detector
+    detector: ScannerReadout
     pixel_pitch_mm: float
     held_out: bool = False
     # belt tones a site's screens show, with how often: one scanner make ships white and grey settings
@@ -55,7 +55,7 @@ class ScannerProfile:
     # JPEG quality range the scanner (or its archive) stores screen images at; None: lossless PNG
     jpeg_quality: tuple[int, int] | None = None
 
-    def detector_for(self, rng) -> Detector:
+    def detector_for(self, rng) -> ScannerReadout:
         """The detector with one of the profile's belt tones drawn from ``rng`` (the display's own if none)."""
         if not self.backgrounds:
             return self.detector
@@ -136,21 +136,14 @@ def _turn_hue(rgb: tuple[int, int, int], degrees: float) -> tuple[int, int, int]
 
 def _profile_from_dict(data: dict, source: str) -> ScannerProfile:
     try:
-        disp = dict(data["display"])
-        disp["background"] = tuple(int(v) for v in disp["background"])
-        disp["palette"] = tuple((float(z), tuple(int(v) for v in rgb)) for z, rgb in disp["palette"])
-        if disp.get("thin_tint") is not None:
-            disp["thin_tint"] = tuple(int(v) for v in disp["thin_tint"])
-        if "brightness" in disp:
-            disp["brightness"] = tuple((float(z), float(g)) for z, g in disp["brightness"])
-        display = Display(**disp)
+        display = display_from_dict(data["display"])
         det = dict(data.get("detector", {}))
         unknown = set(det) - _DETECTOR_KEYS
         if unknown:
             raise ValueError(f"unknown detector keys {sorted(unknown)}; known: {sorted(_DETECTOR_KEYS)}")
         if "quanta" in det:
             det["quanta"] = tuple(float(q) for q in det["quanta"])
-        detector = Detector(**det, spectrum=Spectrum(**data.get("spectrum", {})), display=display)
+        detector = ScannerReadout(**det, spectrum=Spectrum(**data.get("spectrum", {})), display=display)
         pitch = float(data["pixel_pitch_mm"])
         if pitch <= 0:
             raise ValueError("pixel_pitch_mm must be > 0")
@@ -177,14 +170,7 @@ def profile_names() -> list[str]:
 @cache
 def load_profile(name_or_path: str | Path) -> ScannerProfile:
     """A shipped profile by name, or a profile JSON file by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".json":
-        path = PROFILE_DIR / f"{name_or_path}.json"
-        if not path.is_file():
-            raise ValueError(f"unknown scanner profile {str(name_or_path)!r}; known: {', '.join(profile_names())} "
-                             "(or give the path of a profile .json)")
-    elif not path.is_file():
-        raise ValueError(f"scanner profile file {path} does not exist")
+    path = scanner_file(name_or_path)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:

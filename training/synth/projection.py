@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from training.synth.materials import (
+from pipeline.xray.materials import (
     DEFAULT_SPECTRUM,
     Spectrum,
     basis_functions,
@@ -35,10 +35,10 @@ from training.synth.materials import (
     transmission,
     transmission_table,
 )
+from pipeline.xray.screen import Display, pseudo_colour_absorbance
 from training.synth.parts import ObjectModel
 from training.synth.profiles import default_profile
-from training.synth.pseudo_colour import Display, pseudo_colour_absorbance
-from training.synth.render import Detector, Footprint, Pose, rasterise
+from training.synth.render import Footprint, Pose, ScannerReadout, rasterise
 from training.synth.scene import OCCLUDER_ABSORBANCE
 
 __all__ = [
@@ -175,7 +175,7 @@ def _attenuation(a_low: np.ndarray, a_high: np.ndarray, f_p: np.ndarray, f_c: np
     return np.clip(after / np.maximum(before, 1e-30), 0.0, 1.0)
 
 
-def project_raw(high: np.ndarray, low: np.ndarray, threat: ObjectModel, pose: Pose, *, detector: Detector | None = None,
+def project_raw(high: np.ndarray, low: np.ndarray, threat: ObjectModel, pose: Pose, *, detector: ScannerReadout | None = None,
                 blur_px: float | None = None, noise_rng: np.random.Generator | None = None) -> Projected:
     """Project a posed threat into a raw (high, low) uint16 pair read out by `detector` (default profile's).
 
@@ -211,7 +211,7 @@ def project_raw(high: np.ndarray, low: np.ndarray, threat: ObjectModel, pose: Po
 
 _A_NODES = np.linspace(0.0, 1.0, 192) ** 2 * 9.5  # the display table's own nodes (pseudo_colour._a_grid)
 _R_NODES = np.linspace(1.0, 8.0, 160)
-_A_FLOOR = float(-np.log(1e-4))  # absorbance at the simulated read-out floor (Detector.transmission_lut)
+_A_FLOOR = float(-np.log(1e-4))  # absorbance at the simulated read-out floor (pipeline.xray.screen.transmission_lut)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,15 @@ order-independent: X-rays see through things, they do not occlude.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numpy as np
 
-from training.synth.materials import DEFAULT_SPECTRUM, Spectrum, basis_coefficients, transmission_table
+from pipeline.xray.materials import DEFAULT_SPECTRUM, Spectrum, basis_coefficients, transmission_table
+from pipeline.xray.screen import RAW_AIR_LEVEL, RAW_OFFSET, Display, absorbance_lut, render_raw, transmission_lut
 from training.synth.parts import ObjectModel, Part
-from training.synth.pseudo_colour import Display, pseudo_colour_absorbance
 
-__all__ = ["Detector", "Footprint", "LineIntegrals", "Pose", "preview", "rasterise"]
+__all__ = ["Footprint", "LineIntegrals", "Pose", "preview", "rasterise", "ScannerReadout"]
 
 _SHIFT = 3  # fixed-point bits for sub-pixel polygon edges in cv2.fillPoly
 _ONE = 1 << _SHIFT
@@ -185,8 +184,8 @@ def rasterise(obj: ObjectModel, pose: Pose, frame_shape: tuple[int, int]) -> Foo
 
 
 @dataclass(frozen=True)
-class Detector:
-    """A dual-energy line-scan detector read-out.
+class ScannerReadout:
+    """A dual-energy line scanner's detector read-out, simulated.
 
     Rows are detector elements, columns are time (the belt moves along x).
     ``quanta`` are the mean detected quanta per pixel with nothing in the beam
@@ -202,8 +201,8 @@ class Detector:
     electronic_noise: float = 6.0
     row_gain_sigma: float = 0.002
     psf_sigma_px: float = 0.6
-    offset: float = 300.0
-    air_level: float = 62000.0
+    offset: float = RAW_OFFSET
+    air_level: float = RAW_AIR_LEVEL
     spectrum: Spectrum = DEFAULT_SPECTRUM
     display: Display | None = None
 
@@ -255,18 +254,16 @@ class Detector:
 
     def pseudo_colour(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
         """What the operator sees: RGB uint8 (H, W, 3) rendered from a raw (high, low) pair."""
-        return pseudo_colour_absorbance(self.absorbance(high), self.absorbance(low), self.display, self.spectrum)
+        return render_raw(high, low, display=self.display, spectrum=self.spectrum, offset=self.offset,
+                          air_level=self.air_level)
 
-    @cache
     def transmission_lut(self) -> np.ndarray:
         """Transmission for every 16-bit raw value (65536,) float32."""
-        t = (np.arange(65536, dtype=np.float64) - self.offset) / (self.air_level - self.offset)
-        return np.clip(t, 1e-4, 1.0).astype(np.float32)
+        return transmission_lut(self.offset, self.air_level)
 
-    @cache
     def absorbance_lut(self) -> np.ndarray:
         """-ln(transmission) for every 16-bit raw value (65536,) float32."""
-        return (-np.log(self.transmission_lut())).astype(np.float32)
+        return absorbance_lut(self.offset, self.air_level)
 
 
 def preview(obj: ObjectModel, *, px_per_cm: float = 8.0, pose: Pose | None = None, noise: bool = False) -> np.ndarray:
@@ -280,6 +277,6 @@ def preview(obj: ObjectModel, *, px_per_cm: float = 8.0, pose: Pose | None = Non
     fp = rasterise(obj, pose, maps.shape)
     if fp is not None:
         maps.add(fp)
-    det = Detector()
+    det = ScannerReadout()
     high, low = det.read_out(maps, np.random.default_rng(0), noise=noise)
     return det.pseudo_colour(high, low)

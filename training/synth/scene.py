@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline.xray.materials import transmission_table
 from training.datasets.records import OCCLUSION_LEVELS, Box, OcclusionLevel
 from training.synth.bags import Bag, make_bag
 from training.synth.clutter import make_clutter
 from training.synth.clutter_shapes import blob, smooth_path, uniform, wire
-from training.synth.materials import transmission_table
 from training.synth.parts import ObjectModel, Part
 from training.synth.profiles import ScannerProfile, default_profile
-from training.synth.render import Detector, Footprint, LineIntegrals, Pose, rasterise
+from training.synth.render import Footprint, LineIntegrals, Pose, ScannerReadout, rasterise
 from training.synth.threats import THREATS, make_threat
 
 __all__ = ["Frame", "SceneConfig", "generate_frame", "occlusion_fraction", "occlusion_level"]
@@ -273,7 +273,7 @@ def _pose_for_level(rng, obj: ObjectModel, interior: _Region, contents: LineInte
     return best
 
 
-def _add_artifacts(rng, high: np.ndarray, low: np.ndarray, det: Detector) -> None:
+def _add_artifacts(rng, high: np.ndarray, low: np.ndarray, det: ScannerReadout) -> None:
     """Scanner artifacts: dead or hot detector rows, source flicker columns."""
     h, w = high.shape
     for _ in range(int(rng.integers(1, 4))):

@@ -116,15 +116,15 @@ def test_load_image_dual_reads_the_16_bit_pair(simulator_dir, raw_pair) -> None:
 
 
 def test_load_image_rgb_of_a_raw_only_sample_renders_pseudo_colour(simulator_dir) -> None:
-    from training.synth.pseudo_colour import pseudo_colour_absorbance
-    from training.synth.render import Detector
+    from pipeline.xray.screen import pseudo_colour_absorbance
+    from training.synth.render import ScannerReadout
 
     _, samples = simulator_dir
     raw_only = samples[0].model_copy(update={"image": None})
     image = load_image(raw_only, "rgb")
     high = cv2.imread(str(samples[0].high), cv2.IMREAD_UNCHANGED)
     low = cv2.imread(str(samples[0].low), cv2.IMREAD_UNCHANGED)
-    det = Detector()
+    det = ScannerReadout()
     np.testing.assert_array_equal(image, pseudo_colour_absorbance(det.absorbance(high), det.absorbance(low)))
     assert (image.shape, image.dtype) == ((48, 64, 3), np.uint8)
     assert not np.array_equal(image, load_image(samples[0], "dual"))

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.xray.materials import transmission_table
 from training.synth.bags import make_bag
 from training.synth.clutter import CLUTTER, DENSE_KINDS, make_clutter
 from training.synth.clutter_tools import LOOKALIKES
-from training.synth.materials import transmission_table
 from training.synth.outlines import joined, rects
 from training.synth.parts import ObjectModel, Part, rect
 from training.synth.render import Pose, rasterise

@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.xray.materials import MATERIALS, transmission_table
+from pipeline.xray.screen import zeff_map
 from training.synth.clutter import CLUTTER
 from training.synth.clutter_hardware import make_chain, make_coat_hanger
 from training.synth.clutter_tools import DENSE_LOOKALIKES, LOOKALIKES
-from training.synth.materials import MATERIALS, transmission_table
 from training.synth.parts import ObjectModel, Part, rect
-from training.synth.pseudo_colour import zeff_map
 from training.synth.render import Pose, preview, rasterise
 from training.synth.threats import THREATS
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from training.synth.materials import MATERIALS, basis_coefficients, effective_energy, transmission, transmission_table, zeff
+from pipeline.xray.materials import MATERIALS, basis_coefficients, effective_energy, transmission, transmission_table, zeff
+from pipeline.xray.screen import pseudo_colour, zeff_map
 from training.synth.parts import ObjectModel, Part, rect
-from training.synth.pseudo_colour import pseudo_colour, zeff_map
-from training.synth.render import Detector, LineIntegrals, Pose, rasterise
+from training.synth.render import LineIntegrals, Pose, ScannerReadout, rasterise
 
 
 @pytest.mark.parametrize("name", sorted(MATERIALS))
@@ -55,7 +55,7 @@ def _render(*objects_and_poses, shape=(100, 160), noise=False):
         fp = rasterise(obj, pose, shape)
         maps.add(fp)
         fps.append(fp)
-    det = Detector()
+    det = ScannerReadout()
     high, low = det.read_out(maps, np.random.default_rng(1), noise=noise)
     return maps, fps, high, low, det
 
@@ -119,7 +119,7 @@ def test_tilted_plate_has_longer_path():
 
 
 def test_detector_noise_and_saturation():
-    det = Detector()
+    det = ScannerReadout()
     maps = LineIntegrals(200, 200)
     maps.a_p[:, 100:] = basis_coefficients("lead")[0] * 2.0  # 2 cm of lead: opaque
     maps.a_c[:, 100:] = basis_coefficients("lead")[1] * 2.0
@@ -133,14 +133,14 @@ def test_detector_noise_and_saturation():
     assert low[:, :90].std() / low[:, :90].mean() > rel  # fewer quanta in the low channel: noisier
     assert np.median(high[:, 110:]) < det.offset + 200  # opaque: the dark level
     # bright enough input saturates at the top of the 16-bit range
-    strong = Detector(air_level=65000.0)
+    strong = ScannerReadout(air_level=65000.0)
     h2, _ = strong.read_out(LineIntegrals(100, 100), np.random.default_rng(0))
     assert h2.max() == 65535
 
 
 def test_same_rng_same_read_out():
     maps = LineIntegrals(50, 50)
-    a = Detector().read_out(maps, np.random.default_rng(5))
-    b = Detector().read_out(maps, np.random.default_rng(5))
+    a = ScannerReadout().read_out(maps, np.random.default_rng(5))
+    b = ScannerReadout().read_out(maps, np.random.default_rng(5))
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from training.synth.materials import Spectrum, effective_energy, transmission
+from pipeline.xray.materials import Spectrum, effective_energy, transmission
+from pipeline.xray.screen import display_value, pseudo_colour
 from training.synth.profiles import (
     DEFAULT_PROFILE,
     default_profile,
@@ -14,7 +15,6 @@ from training.synth.profiles import (
     profile_names,
     training_profiles,
 )
-from training.synth.pseudo_colour import display_value, pseudo_colour
 
 
 def test_at_least_three_profiles_one_held_out():

@@ -6,20 +6,20 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.xray.materials import basis_coefficients, transmission_table
 from training.datasets.loader import load_dataset
 from training.evaluation.realism import pixel_classes
 from training.synth.backgrounds import synthesize_on_backgrounds
 from training.synth.dataset import SynthJob, synthesize
-from training.synth.materials import basis_coefficients, transmission_table
 from training.synth.parts import ObjectModel, Part, rect, rounded_rect
 from training.synth.profiles import default_profile, load_profile
 from training.synth.projection import calibrate_palette, pose_in_region, project_raw, project_rgb, rescreen
-from training.synth.render import Detector, LineIntegrals, Pose, rasterise
+from training.synth.render import LineIntegrals, Pose, ScannerReadout, rasterise
 from training.synth.scene import SceneConfig
 from training.synth.threats import THREATS, make_threat
 
 H, W, PPC = 240, 320, 6.0
-SHARP = Detector(psf_sigma_px=0.0)  # the default profile's beam and screen, no blur
+SHARP = ScannerReadout(psf_sigma_px=0.0)  # the default profile's beam and screen, no blur
 
 
 def _on_nodes(maps: LineIntegrals) -> None:

@@ -13,19 +13,30 @@ metal, at vendor-specific boundaries), saturation growing with absorbance
 (thin things are pale tints of the background), and brightness from a
 compressive display curve, so a few millimetres of steel are mid-to-dark
 blue and black is kept for what the beam did not cross.
+
+Scanner makes are data (`scanners/<name>.json`: beam, read-out, screen); the
+services show a raw pair to a pseudo-colour model with `render_raw` on the
+default scanner's screen, and the simulator renders its frames through the
+same functions.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from training.synth.materials import DEFAULT_SPECTRUM, Spectrum, transmission, zeff
+from pipeline.xray.materials import DEFAULT_SPECTRUM, Spectrum, transmission, zeff
 
-__all__ = ["Display", "display_value", "pseudo_colour", "pseudo_colour_absorbance", "zeff_map"]
+__all__ = [
+    "DEFAULT_SCANNER", "RAW_AIR_LEVEL", "RAW_OFFSET", "SCANNER_DIR", "Display", "absorbance_lut", "display_from_dict",
+    "display_value", "load_screen", "pseudo_colour", "pseudo_colour_absorbance", "render_raw", "scanner_file",
+    "transmission_lut", "zeff_map",
+]
 
 _REFERENCES = ("plastic", "water", "aluminium", "steel", "copper")
 _A_MAX = 9.5  # high-channel absorbance where the table stops (T < 1e-4: the read-out floor)
@@ -170,10 +181,75 @@ def _colour_lut_rgba(display: Display, spectrum: Spectrum = DEFAULT_SPECTRUM) ->
     return np.ascontiguousarray(rgba).view(np.uint32).ravel()
 
 
-def _default_display() -> Display:
-    from training.synth.profiles import default_profile  # profiles import this module
+# ---- scanner screens as data, and raw pairs shown on them -------------------------------------------------------
 
-    return default_profile().display
+SCANNER_DIR = Path(__file__).with_name("scanners")  # one JSON per scanner make (the simulator's profiles too)
+DEFAULT_SCANNER = "sixray"
+# the raw read-out's calibration (16-bit values): the dark offset, and where air (T = 1) reads
+RAW_OFFSET, RAW_AIR_LEVEL = 300.0, 62000.0
+
+
+def display_from_dict(data: dict) -> Display:
+    """A `Display` from a scanner JSON's ``display`` section (lists where the dataclass has tuples)."""
+    disp = dict(data)
+    disp["background"] = tuple(int(v) for v in disp["background"])
+    disp["palette"] = tuple((float(z), tuple(int(v) for v in rgb)) for z, rgb in disp["palette"])
+    if disp.get("thin_tint") is not None:
+        disp["thin_tint"] = tuple(int(v) for v in disp["thin_tint"])
+    if "brightness" in disp:
+        disp["brightness"] = tuple((float(z), float(g)) for z, g in disp["brightness"])
+    return Display(**disp)
+
+
+def scanner_file(name_or_path: str | Path) -> Path:
+    """The JSON of a shipped scanner by name, or the file given by path; ValueError when there is none."""
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = SCANNER_DIR / f"{name_or_path}.json"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in SCANNER_DIR.glob("*.json")))
+            raise ValueError(f"unknown scanner profile {str(name_or_path)!r}; known: {known} "
+                             "(or give the path of a profile .json)")
+    elif not path.is_file():
+        raise ValueError(f"scanner profile file {path} does not exist")
+    return path
+
+
+@cache
+def load_screen(name_or_path: str | Path = DEFAULT_SCANNER) -> tuple[Display, Spectrum]:
+    """A scanner's screen and beam: what a raw pair of its is shown with."""
+    path = scanner_file(name_or_path)
+    try:
+        data = json.loads(path.read_text())
+        return display_from_dict(data["display"]), Spectrum(**data.get("spectrum", {}))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"scanner profile {path}: {exc}") from None
+
+
+def _default_display() -> Display:
+    return load_screen()[0]
+
+
+@cache
+def transmission_lut(offset: float = RAW_OFFSET, air_level: float = RAW_AIR_LEVEL) -> np.ndarray:
+    """Calibrated transmission for every 16-bit raw value (65536,) float32: the scanner's air/dark calibration."""
+    t = (np.arange(65536, dtype=np.float64) - offset) / (air_level - offset)
+    return np.clip(t, 1e-4, 1.0).astype(np.float32)
+
+
+@cache
+def absorbance_lut(offset: float = RAW_OFFSET, air_level: float = RAW_AIR_LEVEL) -> np.ndarray:
+    """-ln(transmission) for every 16-bit raw value (65536,) float32."""
+    return (-np.log(transmission_lut(offset, air_level))).astype(np.float32)
+
+
+def render_raw(high: np.ndarray, low: np.ndarray, *, display: Display | None = None,
+               spectrum: Spectrum = DEFAULT_SPECTRUM, offset: float = RAW_OFFSET,
+               air_level: float = RAW_AIR_LEVEL) -> np.ndarray:
+    """What the operator sees of a raw dual-energy pair (uint16 (H, W) each): RGB uint8 (H, W, 3) on `display`
+    (default: the default scanner's screen)."""
+    lut = absorbance_lut(offset, air_level)
+    return pseudo_colour_absorbance(lut[high], lut[low], display, spectrum)
 
 
 def _indices(a_h: np.ndarray, a_l: np.ndarray, blur: int = 3) -> np.ndarray:
