@@ -132,19 +132,25 @@ class Producer:
 
     def dead_letter(self, record: Inbound, *, stage: str, reason: str, topic: str = TOPIC_DEADLETTER) -> FutureRecordMetadata:
         """Publish a rejected record's original bytes to `lanewatch.deadletter` (or `topic`) with the stage and reason."""
+        return self._letter(record.value, stage=stage, reason=reason, topic=topic, origin=record.topic,
+                            partition=record.partition, offset=record.offset, key=record.key,
+                            headers=tuple((k, v.decode("utf-8", "replace")) for k, v in record.headers))
+
+    def reject(self, value: bytes, *, stage: str, reason: str, source: str, key: str | None = None,
+               topic: str = TOPIC_DEADLETTER) -> FutureRecordMetadata:
+        """Dead-letter input that never was a Kafka record (what a scanner handed ingest): its bytes, the stage,
+        the reason and where it came from (``source``, e.g. ``file:bag.png``); partition and offset are -1."""
+        return self._letter(value, stage=stage, reason=reason, topic=topic, origin=f"{stage}:{source}", partition=-1,
+                            offset=-1, key=key, headers=())
+
+    def _letter(self, value: bytes, *, stage: str, reason: str, topic: str, origin: str, partition: int, offset: int,
+                key: str | None, headers: tuple[tuple[str, str], ...]) -> FutureRecordMetadata:
         letter = DeadLetter(
-            stage=stage,
-            reason=reason[:2000] or "unspecified",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            lane_id=record.key if record.key and _LANE.match(record.key) else None,
-            headers=tuple((k, v.decode("utf-8", "replace")) for k, v in record.headers),
-            at=datetime.now(UTC),
+            stage=stage, reason=reason[:2000] or "unspecified", topic=origin, partition=partition, offset=offset, key=key,
+            lane_id=key if key and _LANE.match(key) else None, headers=headers, at=datetime.now(UTC),
         )
-        log.warning("dead letter from %s: %s [%d] @%d: %s", stage, record.topic, record.partition, record.offset, reason)
-        return self.publish(topic, letter, record.value, key=record.key)
+        log.warning("dead letter from %s: %s [%d] @%d: %s", stage, origin, partition, offset, reason)
+        return self.publish(topic, letter, value, key=key)
 
     def partitions_for(self, topic: str) -> set[int]:
         """The topic's partitions; asking creates the topic where the broker auto-creates topics."""

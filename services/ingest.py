@@ -34,7 +34,7 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from pipeline.codec import MAX_PAYLOAD_BYTES, MIN_SIDE, BadPayload, encode_dual, encode_rgb, image_size, sniff_format
-from pipeline.kafka import Inbound, Producer
+from pipeline.kafka import Producer
 from pipeline.messages import MAX_SIDE, RawScan, Rejected, make_scan_id
 from pipeline.metrics import ServiceMetrics, serve_metrics, service_metrics
 from pipeline.state import LaneStateStore, RedisLaneStateStore
@@ -118,9 +118,7 @@ def publish_scan(
         # the dead letter's value is the scan itself; cut an oversized one to what a record can carry
         kept = payload[: 512 * 1024]
         note = "" if len(kept) == len(payload) else f" (dead letter keeps the first {len(kept)} of {len(payload)} bytes)"
-        origin = Inbound(topic=f"ingest:{source}", partition=-1, offset=-1, key=lane_id, headers=(), value=kept,
-                         timestamp_ms=int(captured_at.timestamp() * 1000))
-        producer.dead_letter(origin, stage="ingest", reason=reason + note, topic=topics.deadletter)
+        producer.reject(kept, stage="ingest", reason=reason + note, source=source, key=lane_id, topic=topics.deadletter)
         raise Rejected(reason) from None
     producer.publish(topics.raw, meta, payload)
     if store is not None:
@@ -393,6 +391,6 @@ def run(settings: IngestSettings, *, stop: threading.Event | None = None, ready=
 
 def _reject_files(ingest: Ingest, lane: str, files: list[Path], reason: str) -> None:
     data = files[0].read_bytes()[: 512 * 1024] if files[0].exists() else b""
-    origin = Inbound(topic=f"ingest:file:{files[0].name}", partition=-1, offset=-1, key=lane, headers=(), value=data, timestamp_ms=0)
-    ingest.producer.dead_letter(origin, stage="ingest", reason=reason, topic=ingest.topics.deadletter)
+    ingest.producer.reject(data, stage="ingest", reason=reason, source=f"file:{files[0].name}", key=lane,
+                           topic=ingest.topics.deadletter)
     ingest.rejected[lane] += 1
