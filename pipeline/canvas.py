@@ -37,6 +37,7 @@ class CanvasDetector(Protocol):
     """What the canvas path needs of a detector runtime (`models.runtime.DetectorRuntime` is one)."""
 
     metadata: dict[str, Any]
+    dynamic_size: bool  # runs canvases smaller than img_size at their own size (else pads them to the square)
 
     @property
     def img_size(self) -> int: ...
@@ -100,7 +101,7 @@ def run_canvases(runtime: CanvasDetector, canvases: Sequence[np.ndarray], *, con
     one (TensorRT, an older export) pads every canvas to its square anyway: one call.
     """
     fill = background_for(runtime.input_format)
-    by_shape = getattr(runtime, "dynamic_size", False)
+    by_shape = runtime.dynamic_size
     groups: dict[tuple[int, ...] | None, list[int]] = {}
     for i, c in enumerate(canvases):
         groups.setdefault(c.shape if by_shape else None, []).append(i)

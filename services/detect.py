@@ -105,7 +105,7 @@ class DetectStage(Stage):
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         return True, {"engine": self.engine, "img_size": self.runtime.img_size,
-                      "dynamic_size": bool(getattr(self.runtime, "dynamic_size", False))}
+                      "dynamic_size": bool(self.runtime.dynamic_size)}
 
 
 def make_stage(settings: DetectSettings) -> Callable[[LaneStateStore, Topics], DetectStage]:

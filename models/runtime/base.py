@@ -31,6 +31,7 @@ class DetectorRuntime(Protocol):
     """A loaded detector: preprocessed frames in, decoded or NMS'd detections out."""
 
     metadata: dict[str, Any]
+    dynamic_size: bool = False  # runs inputs smaller than img_size (multiples of its largest stride) as they are
 
     @property
     def class_names(self) -> tuple[str, ...]: ...

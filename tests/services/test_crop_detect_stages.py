@@ -80,6 +80,7 @@ class _FixedBox:
     class_names = ("gun", "knife")
     img_size = 100
     input_format = "rgb"
+    dynamic_size = False
 
     def __init__(self):
         self.batches = []

@@ -18,7 +18,6 @@ Nothing else runs: no decoding, no Kafka, no batching delay. The pipeline benchm
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import platform
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from models.runtime import RUNTIMES, runtime_for
 from models.runtime.base import usable_cores
 from models.shipped import DEFAULT_WEIGHTS, require_weights
 from services.commands.args import positive_int, positive_ints
@@ -40,44 +40,7 @@ __all__ = [
     "runtime_for", "simulator_canvases",
 ]
 
-RUNTIMES = ("onnxruntime", "torch", "tensorrt")
-_SUFFIXES = {".onnx": "onnxruntime", ".pt": "torch", ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt"}
-
-
 # ---------------------------------------------------------------------------------------------- runtime
-
-
-def runtime_for(weights: str | Path) -> str:
-    """The runtime a weights file is for, by suffix (.onnx -> onnxruntime, .pt -> torch, .engine -> tensorrt)."""
-    try:
-        from models.runtime import runtime_for as by_suffix  # the runtimes' own table, where it exists
-    except ImportError:
-        by_suffix = None
-    if by_suffix is not None:
-        return by_suffix(weights)
-    suffix = Path(weights).suffix.lower()
-    if suffix not in _SUFFIXES:
-        raise ValueError(f"no runtime for {Path(weights).name!r}: expected one of {', '.join(sorted(_SUFFIXES))}")
-    return _SUFFIXES[suffix]
-
-
-def _require_tensorrt() -> None:
-    """For a `load_runtime` that knows no TensorRT: say why it cannot run here (or that this build lacks it)."""
-    import importlib.util
-
-    missing = [m for m in ("tensorrt", "pycuda") if importlib.util.find_spec(m) is None]
-    gpu = False
-    try:
-        import torch
-
-        gpu = torch.cuda.is_available()
-    except ImportError:
-        pass
-    why = f"{' and '.join(missing)} not installed" if missing else "no NVIDIA GPU visible" if not gpu else None
-    if why is None:
-        raise ValueError("this lanewatch has no TensorRT runtime in models.runtime.load_runtime")
-    raise ValueError(f"the tensorrt runtime is not available on this machine ({why}): it needs an NVIDIA GPU "
-                     "and `pip install 'lanewatch[gpu]'`; benchmark the .onnx engine with --runtime onnxruntime")
 
 
 def open_runtime(weights: str | Path, *, runtime: str | None = None, threads: int | None = None,
@@ -85,7 +48,7 @@ def open_runtime(weights: str | Path, *, runtime: str | None = None, threads: in
     """Load `weights` on `runtime` (default: by suffix); ValueError or OSError with a clear reason when it cannot run here.
 
     `img_size` re-sizes a `.pt` model's input (it is fully convolutional); compiled engines have theirs fixed.
-    `device` ("cpu", "cuda[:N]") goes to `load_runtime` where it takes one.
+    `device` ("cpu", "cuda[:N]") goes to `load_runtime`, which checks the pairing and the machine.
     """
     from models.runtime import load_runtime
 
@@ -93,19 +56,6 @@ def open_runtime(weights: str | Path, *, runtime: str | None = None, threads: in
     name = runtime or runtime_for(weights)
     if name not in RUNTIMES:
         raise ValueError(f"unknown runtime {name!r}: choose one of {', '.join(RUNTIMES)}")
-    accepts = inspect.signature(load_runtime).parameters
-    kwargs: dict[str, Any] = {"threads": threads}
-    if "runtime" in accepts:
-        kwargs["runtime"] = name  # load_runtime checks the pairing and the machine, and says what is missing
-    elif name != runtime_for(weights):
-        raise ValueError(f"the {name} runtime cannot load {weights.name}: it reads "
-                         f"{'/'.join(s for s, r in _SUFFIXES.items() if r == name)} files")
-    elif name == "tensorrt":
-        _require_tensorrt()
-    if device is not None:
-        if "device" not in accepts:
-            raise ValueError("--device: this lanewatch's runtimes run on the CPU only")
-        kwargs["device"] = device
     require_weights(weights)
     if name == "torch" and threads:
         import torch
@@ -115,10 +65,10 @@ def open_runtime(weights: str | Path, *, runtime: str | None = None, threads: in
         if name != "torch":
             raise ValueError(f"--img-size applies to .pt weights on the torch runtime; a {name} engine's input size "
                              "is fixed when it is exported (`lanewatch export --img-size`)")
-        if "img_size" in accepts:
-            kwargs["img_size"] = img_size
-        else:
-            return _torch_at_size(weights, img_size, device=device)
+        return _torch_at_size(weights, img_size, device=device)
+    kwargs: dict[str, Any] = {"threads": threads, "runtime": name}
+    if device is not None:
+        kwargs["device"] = device
     try:
         return load_runtime(weights, **kwargs)
     except ImportError as err:
