@@ -82,14 +82,13 @@ def pipeline_detector(weights: Path, runtime, *, threads: int = 1):
     available) and canvas layout (from the detector's metadata), then the detect service's canvas
     path (`pipeline.canvas.detect_frame`), whose merge of a scan's regions the alert stage repeats.
     """
-    from models.runtime import weights_metadata
     from pipeline.canvas import CanvasLayout, detect_frame
     from pipeline.crop import frame_regions
     from services.crop import load_cropper
     from training.datasets.loader import load_image
 
     cropper, crop_mode, method = load_cropper("tdc", weights, threads=threads)
-    layout = CanvasLayout.for_detector(weights_metadata(weights) if weights.suffix in (".onnx", ".pt") else runtime.metadata)
+    layout = CanvasLayout.for_detector(runtime.metadata)  # the loaded runtime carries it: no second read of the file
 
     def detect(sample, conf_threshold: float, iou_threshold: float) -> np.ndarray:
         regions = frame_regions(cropper, load_image(sample, crop_mode))
