@@ -21,14 +21,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.boxes import nms
-from pipeline.codec import Scan, encode_canvas, encode_dual, encode_rgb
+from pipeline.codec import Scan, decode_canvas, decode_scan, encode_canvas, encode_dual, encode_rgb
+from pipeline.crop import Cropper, frame_regions
 from pipeline.crop.regions import CropRegion
+from pipeline.frames import network_image
 from pipeline.messages import Box, CroppedRegion, Detection, Detections, Placed, RawScan, Rejected
 from pipeline.preprocess import Placement, background_for, canvases_for, pack, stack_canvases, unpack
 
 __all__ = [
-    "CanvasDetector", "CanvasLayout", "canvas_messages", "clip_to_frame", "crop_canvas", "crop_messages", "detect_frame",
-    "detections_message", "merge_regions", "placements_of", "run_canvases", "to_detections",
+    "CanvasDetector", "CanvasLayout", "canvas_messages", "clip_to_frame", "crop_canvas", "crop_messages", "crop_scan",
+    "detect_frame", "detections_message", "merge_regions", "placements_of", "region_input", "run_canvases", "to_detections",
 ]
 _IDENTITY = {"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"}
 
@@ -148,6 +150,37 @@ def detect_frame(runtime: CanvasDetector, image: np.ndarray, regions: Sequence[C
 
 
 # ---- the hand-off as messages: what the crop stage sends, what the detect stage reads back ---------------------
+
+
+def crop_scan(meta: RawScan, data: bytes, cropper: Cropper, *, mode: str, layout: CanvasLayout | None, method: str,
+              max_bytes: int) -> list[tuple[CroppedRegion, bytes]]:
+    """The crop stage's core: a raw scan record in, its region records out; `Rejected` for a bad scan.
+
+    The scan is checked against the size and format its metadata announces and decoded once; `cropper`
+    reads it in input `mode`. With a `layout` the regions go out laid on the detector's canvases (raw
+    `canvas-u8`, never re-encoded), else each as its own pixels in the scan's form (`crop_messages`).
+    """
+    scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height), max_bytes=max_bytes)
+    regions = frame_regions(cropper, network_image(scan, mode))
+    if layout is None:
+        return crop_messages(meta, scan, regions, method=method)
+    return canvas_messages(meta, network_image(scan, layout.input_format), regions, layout, method=method)
+
+
+def region_input(meta: CroppedRegion, data: bytes, *, size: int, mode: str,
+                 max_bytes: int) -> tuple[list[Placement], np.ndarray]:
+    """The detect stage's input for one region record: its placements and uint8 canvas; `Rejected` when it cannot be.
+
+    A `canvas-u8` record is the detector's input already (viewed in place, not decoded) and must fit a
+    detector of side `size` reading `mode`; an encoded crop is decoded, put in `mode` and letterboxed.
+    """
+    if meta.format == "canvas-u8":
+        if max(meta.width, meta.height) > size or meta.input_format != mode:
+            raise Rejected(f"a {meta.width}x{meta.height} {meta.input_format} canvas for a detector that reads "
+                           f"{size}x{size} {mode}: the crop and detect services must load the same weights")
+        return placements_of(meta), decode_canvas(data, expect_size=(meta.width, meta.height))
+    scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height), max_bytes=max_bytes)
+    return crop_canvas(meta, network_image(scan, mode), size, mode)
 
 
 def _method_of(method: str, regions: Sequence[CropRegion]) -> str:

@@ -45,7 +45,7 @@ from pipeline.codec import BadPayload
 from pipeline.messages import LANE_PATTERN, TOPIC_DEADLETTER, DeadLetter, Message, decode_meta, encode_meta
 from pipeline.state import BlobStore
 
-__all__ = ["API_VERSION", "Consumer", "DeliveryError", "Inbound", "Producer"]
+__all__ = ["API_VERSION", "Consumer", "DeliveryError", "Inbound", "Producer", "dead_letter", "input_letter"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,23 @@ class Inbound:
         if data is None:
             raise BadPayload(f"claim-check blob {blob_key} is missing or expired")
         return data
+
+
+def dead_letter(*, stage: str, reason: str, origin: str, partition: int, offset: int, key: str | None,
+                headers: tuple[tuple[str, str], ...] = ()) -> DeadLetter:
+    """The `lw-meta` of a dead letter (its value is the rejected bytes); logged as a warning."""
+    log.warning("dead letter from %s: %s [%d] @%d: %s", stage, origin, partition, offset, reason)
+    return DeadLetter(
+        stage=stage, reason=reason[:2000] or "unspecified", topic=origin, partition=partition, offset=offset, key=key,
+        lane_id=key if key and _LANE.match(key) else None, headers=headers, at=datetime.now(UTC),
+    )
+
+
+def input_letter(*, stage: str, reason: str, source: str, key: str | None = None) -> DeadLetter:
+    """The dead letter of input that never was a Kafka record (what a scanner handed ingest): the stage, the
+    reason and where it came from (``source``, e.g. ``file:bag.png``, as topic ``<stage>:<source>``);
+    partition and offset are -1."""
+    return dead_letter(stage=stage, reason=reason, origin=f"{stage}:{source}", partition=-1, offset=-1, key=key)
 
 
 class Producer:
@@ -138,18 +155,13 @@ class Producer:
 
     def reject(self, value: bytes, *, stage: str, reason: str, source: str, key: str | None = None,
                topic: str = TOPIC_DEADLETTER) -> FutureRecordMetadata:
-        """Dead-letter input that never was a Kafka record (what a scanner handed ingest): its bytes, the stage,
-        the reason and where it came from (``source``, e.g. ``file:bag.png``); partition and offset are -1."""
-        return self._letter(value, stage=stage, reason=reason, topic=topic, origin=f"{stage}:{source}", partition=-1,
-                            offset=-1, key=key, headers=())
+        """Dead-letter input that never was a Kafka record (what a scanner handed ingest): see `input_letter`."""
+        return self.publish(topic, input_letter(stage=stage, reason=reason, source=source, key=key), value, key=key)
 
     def _letter(self, value: bytes, *, stage: str, reason: str, topic: str, origin: str, partition: int, offset: int,
                 key: str | None, headers: tuple[tuple[str, str], ...]) -> FutureRecordMetadata:
-        letter = DeadLetter(
-            stage=stage, reason=reason[:2000] or "unspecified", topic=origin, partition=partition, offset=offset, key=key,
-            lane_id=key if key and _LANE.match(key) else None, headers=headers, at=datetime.now(UTC),
-        )
-        log.warning("dead letter from %s: %s [%d] @%d: %s", stage, origin, partition, offset, reason)
+        letter = dead_letter(stage=stage, reason=reason, origin=origin, partition=partition, offset=offset, key=key,
+                             headers=headers)
         return self.publish(topic, letter, value, key=key)
 
     def partitions_for(self, topic: str) -> set[int]:

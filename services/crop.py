@@ -1,27 +1,18 @@
 """The crop service: raw scans in, their bag regions out (`lanewatch.scans.cropped`), one record per region.
 
-Each raw record is checked and decoded (`pipeline.codec.decode_scan` against the size and format its
-metadata announces; failures are dead-lettered) and cropped by task-driven cropping (`pipeline.crop`,
-reading the detector's own backbone features). What goes out (`LANEWATCH_CROP_OUTPUT`):
+The core is `pipeline.canvas.crop_scan`: the scan is checked against its metadata and decoded once (a
+bad one is dead-lettered), cropped (`LANEWATCH_CROP_METHOD`: `tdc`, task-driven cropping on the
+detector's own backbone features, or `canny`, or `none`), and sent as `LANEWATCH_CROP_OUTPUT`:
 
-- `canvas` (default): the detector's input itself. The regions are cut from the decoded frame, scaled
-  (at most `max_zoom` times the full frame's scale, the largest the detector was trained to see) and
-  laid on the detector's square canvas, all bags of a scan on one canvas (`LANEWATCH_PACK_REGIONS`,
-  one detector pass per scan) or one canvas each; the raw pixels travel as `canvas-u8` with the
-  placements that map boxes back to the frame. The scan is decoded once in the whole pipeline and
-  never re-encoded: a PNG round trip between crop and detect cost more CPU than the detector's own
-  work on the demo's frames. The canvas is cut to its bags (`LANEWATCH_TRIM_CANVAS`, sides in
-  multiples of the detector's stride): bags seldom have the canvas's aspect, and a detector
-  exported with free input sizes then runs a quarter to a third fewer pixels per scan.
-- `crop`: each region's bytes in the scan's own form (8-bit PNG for pseudo-colour scans, JPEG scans
-  too: no second lossy step; `dual-png16` for dual-energy ones), for detectors that do not share the
-  crop service's weights.
+- `canvas` (default): the detector's input itself, raw `canvas-u8` with the placements that map boxes
+  back to the frame: regions scaled up to the zoom the detector was trained with, all bags of a scan on
+  one canvas (`LANEWATCH_PACK_REGIONS`) cut to its bags (`LANEWATCH_TRIM_CANVAS`; `pipeline.canvas`
+  says why). A PNG round trip between crop and detect cost more CPU than the detector's own work;
+- `crop`: each region's bytes in the scan's own form, for detectors that do not share these weights.
 
 Every record carries `region_index`/`region_count`, so the alert service knows when a scan is complete.
-
-`LANEWATCH_CROP_METHOD` picks `tdc` (default), `canny` or `none` (whole frame). TDC needs the detector
-checkpoint (`.pt`, or a `.onnx` with its `.pt` beside it); without one the service says so in its log
-and `/healthz` and crops nothing (whole frames), which never hides a threat.
+Without a detector checkpoint TDC says so in the log and `/healthz` and crops nothing (whole frames),
+which never hides a threat.
 """
 
 from __future__ import annotations
@@ -34,18 +25,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from models.shipped import DEFAULT_WEIGHTS, require_weights
-from pipeline.canvas import CanvasLayout, canvas_messages, crop_messages
-from pipeline.codec import decode_scan
-from pipeline.crop import Cropper, canny_crop, frame_regions, no_crop
+from pipeline.canvas import CanvasLayout, crop_scan
+from pipeline.crop import Cropper, canny_crop, no_crop
 from pipeline.messages import RawScan
 from pipeline.state import LaneStateStore
-from services.frames import network_image
 from services.runner import Envelope, Out, Result, ServiceSettings, Stage, Topics, each_record, event
 
-__all__ = [
-    "CropSettings", "CropStage", "load_cropper",
-    "make_stage",
-]
+__all__ = ["CropSettings", "CropStage", "load_cropper", "make_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +81,8 @@ class CropStage(Stage):
         return each_record(batch, self._one)
 
     def _one(self, env: Envelope) -> list[Out]:
-        meta = env.meta
-        scan = decode_scan(env.payload, expect_format=meta.format, expect_size=(meta.width, meta.height),
-                           max_bytes=self.max_payload_bytes)
-        regions = frame_regions(self.cropper, network_image(scan, self.mode))
-        if self.canvas is None:
-            sent = crop_messages(meta, scan, regions, method=self.method)
-        else:
-            sent = canvas_messages(meta, network_image(scan, self.canvas.input_format), regions, self.canvas, method=self.method)
+        sent = crop_scan(env.meta, env.payload, self.cropper, mode=self.mode, layout=self.canvas, method=self.method,
+                         max_bytes=self.max_payload_bytes)
         return [Out(self.names.cropped, message, payload) for message, payload in sent]
 
     def health(self) -> tuple[bool, dict[str, Any]]:

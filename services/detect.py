@@ -1,17 +1,11 @@
 """The detect service: regions in (`lanewatch.scans.cropped`), detections in frame pixels out (`lanewatch.detections`).
 
 Records are batched dynamically (`pipeline.batcher`, in the shared runner): a batch runs when
-`LANEWATCH_MAX_BATCH` regions are queued or the oldest has waited `LANEWATCH_MAX_DELAY_MS`, whichever
-comes first, as Triton's dynamic batcher does (the defaults come from `lanewatch bench batching`).
-
-A `canvas-u8` record is already the detector's input (the crop service laid the regions on it): its
-pixels are viewed in place, not decoded. Canvases cut to their bags come in different shapes: a model
-with free input sizes runs each shape as its own batch, and a runtime whose model has a fixed size pads
-every canvas below and to the right to its square (placements count from the top left, so nothing
-moves). An encoded crop is decoded, put in the model's input mode and letterboxed. The batch's uint8
-canvases go through the runtime in one call (`detect_canvases`: the runtime normalises, on the device for
-GPU runtimes); boxes come back on the canvas and are mapped to the frame through the region each falls in
-(`pipeline.preprocess.unpack`).
+`LANEWATCH_MAX_BATCH` regions are queued or the oldest has waited `LANEWATCH_MAX_DELAY_MS`, as Triton's
+dynamic batcher does (the defaults come from `lanewatch bench batching`). Each record becomes the
+detector's input (`pipeline.canvas.region_input`: a canvas viewed in place, or a crop letterboxed), the
+batch's canvases go through the runtime in one call per canvas shape (`run_canvases`; a fixed-size model
+gets them padded to its square), and boxes go back to the frame through the placements.
 
 Scores below `LANEWATCH_CONF_THRESHOLD` are dropped here; per-class alert thresholds are the alert
 service's business, so keep this low.
@@ -25,16 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from models.shipped import DEFAULT_WEIGHTS, require_weights
-from pipeline.canvas import crop_canvas, detections_message, placements_of, run_canvases
-from pipeline.codec import decode_canvas, decode_scan
-from pipeline.messages import CroppedRegion, Rejected
-from pipeline.preprocess import Placement
+from pipeline.canvas import detections_message, region_input, run_canvases
+from pipeline.messages import CroppedRegion
 from pipeline.state import LaneStateStore
-from services.frames import network_image
 from services.runner import Envelope, Out, Result, ServiceSettings, Stage, Topics, event, guarded
 
 __all__ = ["DetectSettings", "DetectStage", "make_stage"]
@@ -74,34 +64,26 @@ class DetectStage(Stage):
     def process(self, batch: Sequence[Envelope]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)
         t0 = time.perf_counter()
-        ready = guarded(batch, self._prepare, results)  # a region that does not decode is rejected alone
-        prepared = [(i, *p) for i, p in zip((i for i, r in enumerate(results) if r is None), ready, strict=True)]
-        if prepared:
-            t1 = time.perf_counter()
-            rows = run_canvases(self.runtime, [p[3] for p in prepared], conf_threshold=self.conf_threshold,
-                                iou_threshold=self.iou_threshold)
-            t2 = time.perf_counter()
-            timings = {"preprocess": round(1000 * (t1 - t0), 2), "infer": round(1000 * (t2 - t1), 2)}
-            if self.metrics is not None:
-                self.metrics.observe_latency("preprocess", t1 - t0)
-                self.metrics.observe_latency("infer", t2 - t1)
-            for (i, meta, placements, _), det in zip(prepared, rows, strict=True):
-                out = detections_message(meta, det, placements, self.runtime.class_names, engine=self.engine,
-                                         batch_size=len(prepared), timings_ms=timings)
-                results[i] = [Out(self.names.detections, out)]
+        # a region that cannot become the detector's input is rejected alone
+        ready = guarded(batch, lambda env: (env.meta, *region_input(
+            env.meta, env.payload, size=self.runtime.img_size, mode=self.runtime.input_format,
+            max_bytes=self.max_payload_bytes)), results)
+        if not ready:
+            return results  # type: ignore[return-value]
+        t1 = time.perf_counter()
+        rows = run_canvases(self.runtime, [canvas for *_, canvas in ready], conf_threshold=self.conf_threshold,
+                            iou_threshold=self.iou_threshold)
+        t2 = time.perf_counter()
+        if self.metrics is not None:
+            self.metrics.observe_latency("preprocess", t1 - t0)
+            self.metrics.observe_latency("infer", t2 - t1)
+        timings = {"preprocess": round(1000 * (t1 - t0), 2), "infer": round(1000 * (t2 - t1), 2)}
+        free = [i for i, r in enumerate(results) if r is None]
+        for i, (meta, placements, _), det in zip(free, ready, rows, strict=True):
+            results[i] = [Out(self.names.detections, detections_message(
+                meta, det, placements, self.runtime.class_names, engine=self.engine, batch_size=len(ready),
+                timings_ms=timings))]
         return results  # type: ignore[return-value]
-
-    def _prepare(self, env: Envelope) -> tuple[CroppedRegion, list[Placement], np.ndarray]:
-        meta, data = env.meta, env.payload
-        size, mode = self.runtime.img_size, self.runtime.input_format
-        if meta.format == "canvas-u8":
-            if max(meta.width, meta.height) > size or meta.input_format != mode:
-                raise Rejected(f"a {meta.width}x{meta.height} {meta.input_format} canvas for a detector that reads "
-                               f"{size}x{size} {mode}: the crop and detect services must load the same weights")
-            return meta, placements_of(meta), decode_canvas(data, expect_size=(meta.width, meta.height))
-        scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height),
-                           max_bytes=self.max_payload_bytes)
-        return meta, *crop_canvas(meta, network_image(scan, mode), size, mode)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         return True, {"engine": self.engine, "img_size": self.runtime.img_size,

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,15 +34,14 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from pipeline.codec import MAX_PAYLOAD_BYTES, MIN_SIDE, BadPayload, encode_dual, encode_rgb, image_size, sniff_format
-from pipeline.kafka import Producer
+from pipeline.kafka import Producer, input_letter
 from pipeline.messages import MAX_SIDE, RawScan, Rejected, make_scan_id
-from pipeline.metrics import ServiceMetrics, serve_metrics, service_metrics
-from pipeline.state import LaneStateStore, RedisLaneStateStore
-from services.runner import ServiceSettings, Topics, event, install_signal_handlers
+from pipeline.state import LaneStateStore
+from services.runner import DEADLETTER_VALUE_BYTES, Out, ServiceSettings, Stage, Topics, event, serve
 
 __all__ = [
-    "IngestSettings", "Ingest", "LaneProfile", "SimulatedLanes", "WatchedDirectory", "check_payload", "lane_arrivals",
-    "publish_scan", "run",
+    "Gate", "Ingest", "IngestSettings", "IngestStage", "LaneProfile", "SimulatedLanes", "WatchedDirectory", "check_payload",
+    "lane_arrivals", "make_stage", "publish_scan", "rejection", "run", "scan_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,8 +84,7 @@ def check_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> tupl
     return fmt, w, h
 
 
-def publish_scan(
-    producer: Producer,
+def scan_record(
     payload: bytes,
     *,
     lane_id: str,
@@ -95,72 +93,108 @@ def publish_scan(
     captured_at: datetime | None = None,
     view: str = "top",
     view_count: int = 1,
-    store: LaneStateStore | None = None,
-    topics: Topics = Topics(),
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
-    source: str = "api",
 ) -> RawScan:
-    """Check one scan view and queue it on the raw topic (call `producer.flush()` to wait for the broker).
-
-    A payload or identity that fails the checks is sent to the dead-letter topic (stage "ingest",
-    origin `source`) and raised as `Rejected` with the reason.
-    """
+    """The raw-topic message for one scan view, after the checks at the door; `Rejected` with the reason."""
     captured_at = captured_at or datetime.now(UTC)
     try:
         fmt, w, h = check_payload(payload, max_bytes=max_payload_bytes)
-        meta = RawScan(
+        return RawScan(
             scan_id=make_scan_id(lane_id, seq, captured_at), lane_id=lane_id, scanner_id=scanner_id, view=view,
             view_count=view_count, captured_at=captured_at, seq=seq, format=fmt, width=w, height=h,
         )
-    except (Rejected, ValidationError) as err:
-        reason = err.reason if isinstance(err, Rejected) else "RawScan schema: " + "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in err.errors()[:5])
-        # the dead letter's value is the scan itself; cut an oversized one to what a record can carry
-        kept = payload[: 512 * 1024]
-        note = "" if len(kept) == len(payload) else f" (dead letter keeps the first {len(kept)} of {len(payload)} bytes)"
-        producer.reject(kept, stage="ingest", reason=reason + note, source=source, key=lane_id, topic=topics.deadletter)
-        raise Rejected(reason) from None
-    producer.publish(topics.raw, meta, payload)
+    except ValidationError as err:
+        raise Rejected("RawScan schema: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in err.errors()[:5])) from None
+
+
+def rejection(payload: bytes, reason: str, *, lane_id: str, source: str, topics: Topics = Topics()) -> Out:
+    """The dead letter of input that failed at the door: the scan itself, cut to what a record can carry."""
+    kept = payload[:DEADLETTER_VALUE_BYTES]
+    if len(kept) < len(payload):
+        reason += f" (dead letter keeps the first {len(kept)} of {len(payload)} bytes)"
+    return Out(topics.deadletter, input_letter(stage="ingest", reason=reason, source=source, key=lane_id), kept,
+               key=lane_id)
+
+
+def publish_scan(
+    producer: Producer,
+    payload: bytes,
+    *,
+    lane_id: str,
+    seq: int,
+    store: LaneStateStore | None = None,
+    topics: Topics = Topics(),
+    source: str = "api",
+    **fields: Any,
+) -> RawScan:
+    """Check one scan view and queue it on the raw topic (call `producer.flush()` to wait for the broker).
+
+    A payload or identity that fails the checks (`scan_record`, which takes the other fields) is sent to
+    the dead-letter topic (stage "ingest", origin `source`) and raised as `Rejected` with the reason.
+    """
+    try:
+        meta = scan_record(payload, lane_id=lane_id, seq=seq, **fields)
+    except Rejected as err:
+        letter = rejection(payload, err.reason, lane_id=lane_id, source=source, topics=topics)
+        producer.publish(letter.topic, letter.message, letter.payload, key=letter.key)
+        raise
     if store is not None:
-        store.touch(lane_id=lane_id, scan_id=meta.scan_id, at=captured_at)
+        store.touch(lane_id=lane_id, scan_id=meta.scan_id, at=meta.captured_at)
+    producer.publish(topics.raw, meta, payload)
     return meta
 
 
 @dataclass
-class Ingest:
-    """`publish_scan` with per-lane sequence numbers, metrics and counts: what every source calls."""
+class Gate:
+    """The door every source goes through: per-lane sequence numbers, lanes marked seen, counts.
 
-    producer: Producer
+    `admit` turns a payload into the record to publish: the scan on the raw topic, or its dead letter.
+    """
+
     store: LaneStateStore | None
     topics: Topics = field(default_factory=Topics)
-    metrics: ServiceMetrics | None = None
     scanner_id: str = "scanner-1"
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     published: Counter = field(default_factory=Counter)  # per lane
     rejected: Counter = field(default_factory=Counter)  # per lane
     _seq: Counter = field(default_factory=Counter)
 
-    def publish(self, payload: bytes, *, lane_id: str, source: str, captured_at: datetime | None = None, **fields) -> RawScan | None:
-        """Publish one scan with the lane's next sequence number; None (and a dead letter) when rejected."""
-        t0 = time.perf_counter()
+    def admit(self, payload: bytes, *, lane_id: str, source: str, captured_at: datetime | None = None, **fields) -> Out:
+        """The scan's raw record with the lane's next sequence number, or (rejected) its dead letter."""
         try:
-            meta = publish_scan(
-                self.producer, payload, lane_id=lane_id, seq=self._seq[lane_id], scanner_id=self.scanner_id,
-                captured_at=captured_at, store=self.store, topics=self.topics, max_payload_bytes=self.max_payload_bytes,
-                source=source, **fields,
-            )
+            meta = scan_record(payload, lane_id=lane_id, seq=self._seq[lane_id], scanner_id=self.scanner_id,
+                               captured_at=captured_at, max_payload_bytes=self.max_payload_bytes, **fields)
         except Rejected as err:
-            self.rejected[lane_id] += 1
-            if self.metrics is not None:
-                self.metrics.count_deadletter("ingest", type(err).__name__)
-                self.metrics.count_out(self.topics.deadletter)
-            return None
+            return self.reject(payload, err.reason, lane_id=lane_id, source=source)
+        if self.store is not None:
+            self.store.touch(lane_id=lane_id, scan_id=meta.scan_id, at=meta.captured_at)
         self._seq[lane_id] += 1
         self.published[lane_id] += 1
-        if self.metrics is not None:
-            self.metrics.count_out(self.topics.raw)
-            self.metrics.observe_latency("publish", time.perf_counter() - t0)
-        return meta
+        return Out(self.topics.raw, meta, payload)
+
+    def reject(self, payload: bytes, reason: str, *, lane_id: str, source: str) -> Out:
+        """The dead letter of input that cannot become a scan."""
+        self.rejected[lane_id] += 1
+        return rejection(payload, reason, lane_id=lane_id, source=source, topics=self.topics)
+
+
+@dataclass
+class Ingest:
+    """The Python API for integrators: `Gate` around a producer; `publish` returns the scan, or None when rejected."""
+
+    producer: Producer
+    store: LaneStateStore | None
+    topics: Topics = field(default_factory=Topics)
+    gate: Gate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = Gate(self.store, self.topics)
+
+    def publish(self, payload: bytes, *, lane_id: str, source: str, **fields) -> RawScan | None:
+        out = self.gate.admit(payload, lane_id=lane_id, source=source, **fields)
+        self.producer.publish(out.topic, out.message, out.payload, key=out.key)
+        return out.message if isinstance(out.message, RawScan) else None
 
 
 # ---- simulated lanes ------------------------------------------------------------------------------------------
@@ -322,20 +356,82 @@ def _read_pair(high: Path, low: Path) -> tuple[bytes | None, str]:
 # ---- the service ------------------------------------------------------------------------------------------------
 
 
-def run(settings: IngestSettings, *, stop: threading.Event | None = None, ready=None) -> int:
-    """Run the configured sources until stopped (or the simulated duration ends); logs an `ingest done` summary."""
-    stop = stop or threading.Event()
-    install_signal_handlers(stop)
-    if settings.kafka_bootstrap is None or settings.redis_url is None:
-        raise ValueError("LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL must be set (or use `lanewatch stack up`)")
+class IngestStage(Stage):
+    """A source on the shared runner: each turn, the simulated scans due and the watched files ready.
+
+    Watched files move to `done/` (or `rejected/`) only once the broker has their records (`flushed`),
+    so a crash between sending and moving sends a file again, never loses it.
+    """
+
+    name = "ingest"
+    inputs: dict = {}
+
+    def __init__(self, store: LaneStateStore, topics: Topics, *, sim: SimulatedLanes | None = None,
+                 watch: WatchedDirectory | None = None, count: int | None = None, duration_s: float | None = None,
+                 scanner_id: str = "scanner-1", max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+        self.store, self.names, self.sim, self.watch = store, topics, sim, watch
+        self.gate = Gate(store, topics, scanner_id, max_payload_bytes)
+        self.left = count if count is not None else -1  # simulated scans still to send; -1: no limit
+        self.start = time.monotonic()
+        self.end = self.start + duration_s if duration_s else float("inf")
+        self.threats: Counter = Counter()
+        self._sent: list[tuple[list[Path], bool]] = []  # watched files published, not yet on the broker
+
+    def tick(self, now: float) -> list[Out]:
+        outs = []
+        if self.sim is not None:
+            for lane, frame in self.sim.due(now):
+                if self.left == 0:
+                    break
+                self.left -= 1
+                outs.append(self._count(self.gate.admit(frame.payload, lane_id=lane, source="simulator")))
+                if isinstance(outs[-1].message, RawScan):
+                    self.threats[lane] += bool(frame.threats)
+                    event(log, "scan", lane_id=lane, scan_id=outs[-1].message.scan_id, format=outs[-1].message.format,
+                          truth=list(frame.threats))
+        if self.watch is not None:
+            for lane, files, payload, reason in self.watch.poll():
+                source = f"file:{files[0].name}"
+                if payload is None:  # unreadable at all: dead-letter the first file's bytes with the reason
+                    data = files[0].read_bytes() if files[0].exists() else b""
+                    out = self.gate.reject(data, reason, lane_id=lane, source=source)
+                else:
+                    out = self.gate.admit(payload, lane_id=lane, source=source)
+                outs.append(self._count(out))
+                self._sent.append((files, out.topic != self.names.raw))
+        return outs
+
+    def _count(self, out: Out) -> Out:
+        if self.metrics is not None and out.topic == self.names.deadletter:
+            self.metrics.count_deadletter(self.name, "Rejected")
+        return out
+
+    def flushed(self) -> None:
+        for files, rejected in self._sent:
+            self.watch.done(files, rejected=rejected)
+        self._sent.clear()
+
+    def wait_s(self, now: float) -> float:
+        return min(self.end, self.sim.next_at() if self.sim else float("inf")) - now
+
+    def finished(self) -> bool:
+        return self.left == 0 or time.monotonic() >= self.end
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return True, {"lanes": self.sim.lane_ids if self.sim else [],
+                      "watch_dir": str(self.watch.root) if self.watch else None}
+
+    def close(self) -> None:
+        gate = self.gate
+        event(log, "ingest done", published=sum(gate.published.values()), rejected=sum(gate.rejected.values()),
+              per_lane=dict(gate.published), threat_scans=sum(self.threats.values()),
+              seconds=round(time.monotonic() - self.start, 2))
+
+
+def make_stage(settings: IngestSettings) -> Callable[[LaneStateStore, Topics], IngestStage]:
+    """Build the configured sources (simulated frames are rendered now), then the stage factory."""
     if not settings.simulate_lanes and settings.watch_dir is None:
         raise ValueError("nothing to ingest: set LANEWATCH_SIMULATE_LANES or LANEWATCH_WATCH_DIR")
-    topics = Topics.prefixed(settings.topic_prefix)
-    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
-    metrics = service_metrics("ingest")
-    producer = Producer(settings.kafka_bootstrap, client_id=f"{settings.client_id}-ingest", blobs=store,
-                        claim_check_bytes=settings.claim_check_bytes or None, blob_ttl_s=settings.blob_ttl_s)
-    ingest = Ingest(producer, store, topics, metrics, settings.scanner_id, settings.max_payload_bytes)
     sim = None
     if settings.simulate_lanes:
         w, h = (int(v) for v in settings.simulate_size.split("x"))
@@ -343,54 +439,11 @@ def run(settings: IngestSettings, *, stop: threading.Event | None = None, ready=
                              threat_share=settings.simulate_threat_share, pool=settings.simulate_pool,
                              traffic=settings.simulate_traffic, formats=settings.simulate_formats)
     watch = WatchedDirectory(settings.watch_dir, default_lane=settings.ingest_lane, settle_s=settings.settle_s) if settings.watch_dir else None
-    last_turn = [time.monotonic()]
-
-    def health() -> tuple[bool, dict[str, Any]]:
-        ok = store.ping()
-        return ok and time.monotonic() - last_turn[0] < settings.stall_s, {"service": "ingest", "redis": ok}
-
-    server = serve_metrics(metrics.registry, port=settings.metrics_port, addr=settings.metrics_addr, health=health)
-    event(log, "started", metrics_port=server.port, lanes=sim.lane_ids if sim else [],
-          watch_dir=str(settings.watch_dir) if watch else None, kafka=settings.kafka_bootstrap)
-    if ready is not None:
-        ready(ingest, server)
-    start = time.monotonic()
-    end = start + settings.simulate_duration_s if settings.simulate_duration_s else float("inf")
-    threats = Counter()
-    try:
-        left = settings.simulate_count or -1  # -1: no limit
-        while not stop.is_set() and time.monotonic() < end and left != 0:
-            last_turn[0] = now = time.monotonic()
-            if sim is not None:
-                for lane, frame in sim.due(now):
-                    if left == 0:
-                        break
-                    left -= 1
-                    meta = ingest.publish(frame.payload, lane_id=lane, source="simulator")
-                    if meta is not None:
-                        threats[lane] += bool(frame.threats)
-                        event(log, "scan", lane_id=lane, scan_id=meta.scan_id, format=meta.format, truth=list(frame.threats))
-            if watch is not None:
-                for lane, files, payload, reason in watch.poll():
-                    ok = payload is not None and ingest.publish(payload, lane_id=lane, source=f"file:{files[0].name}") is not None
-                    if payload is None:  # unreadable at all: dead-letter the first file's bytes with the reason
-                        _reject_files(ingest, lane, files, reason)
-                    watch.done(files, rejected=not ok)
-            producer.flush()
-            wake = min(end, sim.next_at() if sim else now + 0.25, now + 0.25)
-            stop.wait(max(0.0, wake - time.monotonic()))
-    finally:
-        producer.flush()
-        producer.close()
-        server.close()
-        store.close()
-    event(log, "ingest done", published=sum(ingest.published.values()), rejected=sum(ingest.rejected.values()),
-          per_lane=dict(ingest.published), threat_scans=sum(threats.values()), seconds=round(time.monotonic() - start, 2))
-    return 0
+    return lambda store, topics: IngestStage(
+        store, topics, sim=sim, watch=watch, count=settings.simulate_count, duration_s=settings.simulate_duration_s,
+        scanner_id=settings.scanner_id, max_payload_bytes=settings.max_payload_bytes)
 
 
-def _reject_files(ingest: Ingest, lane: str, files: list[Path], reason: str) -> None:
-    data = files[0].read_bytes()[: 512 * 1024] if files[0].exists() else b""
-    ingest.producer.reject(data, stage="ingest", reason=reason, source=f"file:{files[0].name}", key=lane,
-                           topic=ingest.topics.deadletter)
-    ingest.rejected[lane] += 1
+def run(settings: IngestSettings, *, stop: threading.Event | None = None, ready=None) -> int:
+    """Run the configured sources until stopped (or the simulated scans run out); logs an `ingest done` summary."""
+    return serve(make_stage(settings), settings, stop=stop, ready=ready)

@@ -107,6 +107,7 @@ class Out:
     topic: str
     message: Message
     payload: bytes = b""
+    key: str | None = None  # default: the message's lane
 
 
 Result = Sequence[Out] | Rejected  # what became of one consumed record
@@ -130,6 +131,10 @@ class Stage:
     `lw-meta` header against its topic's model and fetches its payload, and a record that fails either,
     or that breaks the stage, gets a `Rejected` result (the runner dead-letters it) instead of
     stopping the batch. ``names`` (set by subclasses) are the pipeline's topics, for what they publish.
+
+    A stage that consumes nothing (no `inputs`: ingest) is a source: the runner starts no consumer, waits
+    `wait_s` between turns and publishes what `tick` returns, tells it `flushed` once the broker has those
+    records, and stops when it is `finished`.
     """
 
     name: str = "stage"
@@ -166,6 +171,17 @@ class Stage:
     def held(self) -> Mapping[Partition, int]:
         """Per partition, the lowest offset this stage still needs: commits stop before it."""
         return {}
+
+    def wait_s(self, now: float) -> float:
+        """A source: how long until `tick` has something to publish (the runner waits at most `poll_ms`)."""
+        return float("inf")
+
+    def flushed(self) -> None:
+        """Everything published so far is on the broker (e.g. a source moves the files it sent)."""
+
+    def finished(self) -> bool:
+        """A source with nothing more to send (the runner drains and stops)."""
+        return False
 
     def revoked(self, partitions: set[Partition]) -> None:
         """A rebalance took `partitions`: forget what is held from them (their records will come again)."""
@@ -227,19 +243,21 @@ class Runner:
         self.last_turn = time.monotonic()
         self._last_lag = 0.0
         self.assigned: frozenset[Partition] = frozenset()  # kept from the rebalance callbacks: /healthz reads it
-        self.consumer = consumer_factory(on_assign=self._on_assign, on_revoke=self._on_revoke)
+        # a source (no inputs) consumes nothing
+        self.consumer = consumer_factory(on_assign=self._on_assign, on_revoke=self._on_revoke) if stage.inputs else None
 
     def run(self) -> None:
         """Turn until `stop` is set, then drain what is queued, commit and close."""
         try:
-            while not self.stop.is_set():
+            while not self.stop.is_set() and not self.stage.finished():
                 self.turn()
             for batch in self.batcher.flush():
                 self._process(batch)
             self._commit()
             event(log, "stopped", drained=True)
         finally:
-            self.consumer.close()
+            if self.consumer is not None:
+                self.consumer.close()
             self.producer.close()
             self.stage.close()
 
@@ -248,7 +266,9 @@ class Runner:
         self.last_turn = now = time.monotonic()
         wait = self.batcher.wait_s(now)
         timeout_ms = self.settings.poll_ms if wait is None else min(self.settings.poll_ms, wait * 1000)
-        if self.batcher.room() > 0:
+        if self.consumer is None:  # a source: sleep until it has something to send
+            self.stop.wait(max(0.0, min(timeout_ms / 1000, self.stage.wait_s(now))))
+        elif self.batcher.room() > 0:
             with self.metrics.timed("poll"):
                 polled = self.consumer.poll_batch(timeout_ms=max(1, int(timeout_ms)), max_records=self.batcher.room())
             arrived = time.monotonic()
@@ -264,7 +284,7 @@ class Runner:
             self._publish(extra)
             moved = True
         self._commit(flush=moved)  # also when only the stage's hold moved (a waiting scan timed out clear)
-        if time.monotonic() - self._last_lag > self.settings.lag_interval_s:
+        if self.consumer is not None and time.monotonic() - self._last_lag > self.settings.lag_interval_s:
             self._last_lag = time.monotonic()
             self.metrics.set_lag(self.consumer.lag())
 
@@ -284,7 +304,7 @@ class Runner:
 
     def _publish(self, outs: Iterable[Out]) -> None:
         for out in outs:
-            self.producer.publish(out.topic, out.message, out.payload)
+            self.producer.publish(out.topic, out.message, out.payload, key=out.key)
             self.metrics.count_out(out.topic)
 
     def _dead_letter(self, record: Inbound, err: Rejected) -> None:
@@ -305,7 +325,8 @@ class Runner:
             return
         with self.metrics.timed("commit"):
             self.producer.flush()  # outputs first, always: a commit must never run ahead of them
-            if ends and self.consumer.commit_offsets(ends):
+            self.stage.flushed()
+            if ends and self.consumer is not None and self.consumer.commit_offsets(ends):
                 self._committed.update(ends)
 
     def _on_assign(self, partitions: set[Partition]) -> None:

@@ -50,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"export {name}={value}", file=sys.stderr)
         settings = settings.model_copy(update={"kafka_bootstrap": info.kafka_bootstrap, "redis_url": SecretStr(info.redis_url)})
     try:
-        if args.service == "ingest":
-            return module.run(settings)
         return serve(module.make_stage(settings), settings)
     finally:
         if stack is not None:

@@ -201,7 +201,7 @@ def test_detect_batches_trimmed_and_transposed_canvases():
 
 def test_models_see_their_own_input_mode():
     from pipeline.codec import Scan
-    from services.frames import network_image
+    from pipeline.frames import network_image
 
     high = np.full((20, 30), 20000, np.uint16)
     dual = Scan("dual-png16", high=high, low=high // 2)

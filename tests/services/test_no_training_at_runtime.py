@@ -10,7 +10,7 @@ sys.modules["services.tools"] = None
 import numpy as np
 import services.alert, services.crop, services.detect, services.ingest, services.runner
 from pipeline.codec import Scan
-from services.frames import network_image
+from pipeline.frames import network_image
 high = np.full((40, 60), 30000, np.uint16)
 rgb = network_image(Scan("dual-png16", high=high, low=high // 2), "rgb")  # a raw pair shown on the default screen
 assert rgb.shape == (40, 60, 3) and rgb.dtype == np.uint8 and rgb.std(axis=(0, 1)).max() < 1.0 and rgb.mean() < 250

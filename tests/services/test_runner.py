@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from pipeline.kafka import Inbound
-from pipeline.messages import Rejected
+from pipeline.messages import Message, Rejected
 from pipeline.metrics import service_metrics
 from services.runner import (
     DEADLETTER_VALUE_BYTES,
@@ -48,10 +48,11 @@ class FakeConsumer:
 
 class FakeProducer:
     def __init__(self):
-        self.published, self.letters, self.flushes, self.closed = [], [], 0, False
+        self.published, self.letters, self.flushes, self.closed, self.keys = [], [], 0, False, []
 
-    def publish(self, topic, message, payload=b""):
+    def publish(self, topic, message, payload=b"", *, key=None):
         self.published.append((topic, message))
+        self.keys.append(key)
 
     def dead_letter(self, record, *, stage, reason, topic):
         self.letters.append((record, stage, reason, topic))
@@ -68,7 +69,7 @@ def _rec(offset, value=b"ok", partition=0):
 
 
 class Echo(Stage):
-    name, topics = "echo", ("in",)
+    name, inputs = "echo", {"in": Message}
 
     def __init__(self):
         self.batches, self.hold = [], {}
@@ -148,6 +149,47 @@ def test_stop_drains_what_is_queued_commits_and_closes():
     runner.run()
     assert stage.batches == [[0, 1]] and consumer.commits[-1] == {("in", 0): 2}
     assert consumer.closed and producer.closed
+
+
+class Countdown(Stage):
+    """A source: sends `n` records, one per tick, and logs which were on the broker when told so."""
+
+    name = "countdown"
+
+    def __init__(self, producer, n):
+        self.producer, self.left, self.sent, self.confirmed = producer, n, 0, []
+
+    def tick(self, now):
+        if self.left == 0:
+            return []
+        self.left -= 1
+        self.sent += 1
+        return [Out("raw", None, b"x", key=f"lane-{self.sent}")]
+
+    def flushed(self):
+        self.confirmed.append((self.sent, self.producer.flushes))
+
+    def wait_s(self, now):
+        return 0.0
+
+    def finished(self):
+        return self.left == 0
+
+
+def test_a_source_stage_runs_without_a_consumer_and_hears_of_each_flush():
+    producer = FakeProducer()
+    stage = Countdown(producer, 3)
+
+    def no_consumer(**hooks):
+        raise AssertionError("a source consumes nothing")
+
+    runner = Runner(stage, consumer_factory=no_consumer, producer=producer, metrics=service_metrics("countdown"),
+                    settings=ServiceSettings(), topics=Topics())
+    runner.run()  # ends on its own once the source is finished
+    assert [t for t, _ in producer.published] == ["raw"] * 3 and producer.keys == ["lane-1", "lane-2", "lane-3"]
+    # every record sent was flushed before the stage heard of it: (records sent, flushes so far) per notice
+    assert stage.confirmed[:3] == [(1, 1), (2, 2), (3, 3)]
+    assert producer.closed and runner.health()[1]["partitions"] == 0
 
 
 def test_topic_prefix_names_every_topic():

@@ -72,3 +72,27 @@ def test_alert_waits_for_every_region_of_a_scan():
     (alert,) = [o.message for o in outs]
     assert len(alert.detections) == 1  # the same knife seen in both regions: merged
     assert store.is_done(first.scan_id)
+
+
+def test_ingest_is_a_source_stage_whose_files_move_only_once_the_broker_has_them(tmp_path):
+    from services.ingest import IngestStage, WatchedDirectory
+
+    rgb = np.random.default_rng(1).integers(0, 255, (60, 80, 3), np.uint8)
+    (tmp_path / "lane-4").mkdir()
+    (tmp_path / "lane-4" / "bag.png").write_bytes(encode_rgb(rgb))
+    (tmp_path / "lane-4" / "cut.png").write_bytes(encode_rgb(rgb)[:200])
+    store = MemoryLaneStateStore()
+    stage = IngestStage(store, T, watch=WatchedDirectory(tmp_path, default_lane="lane-1", settle_s=0.0))
+    assert stage.inputs == {} and not stage.finished()
+    outs = stage.tick(0.0)
+    by_topic = {o.topic: o for o in outs}
+    scan, letter = by_topic[T.raw], by_topic[T.deadletter]
+    assert (scan.message.lane_id, scan.message.seq, scan.message.width, scan.message.height) == ("lane-4", 0, 80, 60)
+    assert letter.key == "lane-4" and letter.message.stage == "ingest" and letter.message.topic == "ingest:file:cut.png"
+    assert store.lane("lane-4").state == "active"  # the lane is seen from its first scan
+    # published but not yet flushed: the files stay where the scanner put them
+    assert sorted(p.name for p in (tmp_path / "lane-4").iterdir() if p.is_file()) == ["bag.png", "cut.png"]
+    stage.flushed()
+    assert [p.name for p in (tmp_path / "lane-4" / "done").iterdir()] == ["bag.png"]
+    assert [p.name for p in (tmp_path / "lane-4" / "rejected").iterdir()] == ["cut.png"]
+    assert stage.tick(1.0) == [] and (stage.gate.published["lane-4"], stage.gate.rejected["lane-4"]) == (1, 1)
