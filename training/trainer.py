@@ -63,6 +63,7 @@ class TrainConfig(BaseModel):
     backbone: Literal["cspdarknet", "efficientnet-lite0"] = "cspdarknet"
     init: Path | None = None  # start from these weights (fine-tuning): their architecture, anchors and classes
     freeze: Literal["stem", "dark2", "dark3", "dark4", "dark5"] | None = None  # keep the backbone up to this stage fixed
+    freeze_bn: bool = False  # the frozen stages' BatchNorm statistics stay as they started too
     epochs: PositiveInt = 100
     img_size: PositiveInt = 416
     batch: PositiveInt = 16
@@ -99,6 +100,13 @@ class TrainConfig(BaseModel):
     def _multiple_of_stride(cls, v: int) -> int:
         if v % max(STRIDES):
             raise ValueError(f"img_size must be a multiple of {max(STRIDES)}, got {v}")
+        return v
+
+    @field_validator("freeze_bn")
+    @classmethod
+    def _bn_needs_freeze(cls, v: bool, info) -> bool:
+        if v and info.data.get("freeze") is None:
+            raise ValueError("freeze_bn fixes the frozen stages' BatchNorm: give freeze (--freeze STAGE) too")
         return v
 
     @field_validator("anchors")
@@ -308,9 +316,23 @@ def _validate(model: nn.Module, ds: DetectionDataset, cfg: TrainConfig) -> dict[
     return {k: metrics[k] for k in ("map50", "map50_95", "precision", "recall", "per_class")}
 
 
+def fix_frozen_batchnorm(model: nn.Module) -> list[nn.Module]:
+    """Put the BatchNorm layers whose parameters are all frozen in eval mode (their running statistics stay
+    as pretrained, as in Hinterstoisser et al. 2018's frozen feature extractor); returns them."""
+    fixed = []
+    for m in model.modules():
+        params = list(m.parameters(recurse=False))
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and params and not any(p.requires_grad for p in params):
+            m.eval()
+            fixed.append(m)
+    return fixed
+
+
 def _train_epoch(run: _Run, ds: DetectionDataset, total_steps: int) -> dict[str, float]:
     cfg, model = run.cfg, run.model
     model.train()
+    if cfg.freeze_bn:
+        fix_frozen_batchnorm(model)
     ds.set_epoch(run.epoch)
     loader = _loader(ds, cfg, epoch=run.epoch)
     steps = min(len(loader), cfg.max_batches or len(loader))

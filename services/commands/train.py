@@ -109,6 +109,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--freeze", choices=("stem", "dark2", "dark3", "dark4", "dark5"), default=None, metavar="STAGE",
                    help="keep the backbone's stages up to STAGE (stem, dark2 .. dark5) at their starting weights: "
                         "faster steps, and pretrained early features kept (default: train everything)")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="with --freeze: the frozen stages' BatchNorm statistics stay as pretrained too (default: they "
+                        "follow the training images)")
     p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
                    help="fine-tune: start from these weights (.pt), keeping their architecture, anchors and classes; "
                         "a new optimizer and schedule (unlike --resume)")
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                         noise=args.degrade / 2),
         cache=False if args.no_cache else None,
         workers=args.workers, threads=args.threads, seed=args.seed, resume=args.resume, max_batches=args.max_batches, progress=not args.quiet,
-        backbone=args.backbone, init=args.init, freeze=args.freeze,
+        backbone=args.backbone, init=args.init, freeze=args.freeze, freeze_bn=args.freeze_bn,
         oversample_hard=args.oversample_hard, hard_classes=args.hard_classes,
     )
     weights = train(config)

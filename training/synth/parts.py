@@ -114,7 +114,11 @@ def transform(points: np.ndarray, *, angle_deg: float = 0.0, dx: float = 0.0, dy
     t = np.deg2rad(angle_deg)
     c, s = np.cos(t), np.sin(t)
     p = np.asarray(points, dtype=np.float32) * np.float32([sx, sy])
-    return np.stack([c * p[:, 0] - s * p[:, 1] + dx, s * p[:, 0] + c * p[:, 1] + dy], axis=1).astype(np.float32)
+    x, y = p[:, 0], p[:, 1]
+    out = np.empty(p.shape, np.float32)  # computed in float64, stored as float32 (no stack, no second copy)
+    out[:, 0] = c * x - s * y + dx
+    out[:, 1] = s * x + c * y + dy
+    return out
 
 
 def rect(w: float, h: float, *, cx: float = 0.0, cy: float = 0.0, angle_deg: float = 0.0) -> np.ndarray:

@@ -107,15 +107,16 @@ def _thickness(mask: np.ndarray, part: Part, gain: float, px_per_cm: float) -> n
     d = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
     r_px = max(float(d.max()), 1.0)
     u = np.minimum(d / np.float32(r_px), 1.0)  # 0 at the edge, 1 on the centre line
+    # both profiles are exactly 0 where d is (outside the mask): no masking multiply needed
     if part.profile == "round":
-        return np.float32(part.thickness_cm) * np.sqrt(np.maximum(1.0 - (1.0 - u) ** 2, 0.0)) * (mask > 0)
+        return np.float32(part.thickness_cm) * np.sqrt(np.maximum(1.0 - (1.0 - u) ** 2, 0.0))
     # tube: chord through an annulus, in units of the outer radius, scaled so the
     # full outer diameter equals thickness_cm (elliptical sections allowed)
     r_cm = r_px / px_per_cm
     ri = max(0.0, 1.0 - part.wall_cm / max(r_cm, 1e-6))
     x2 = (1.0 - u) ** 2
     chord = np.sqrt(np.maximum(1.0 - x2, 0.0)) - np.sqrt(np.maximum(ri * ri - x2, 0.0))
-    return np.float32(part.thickness_cm) * chord * (mask > 0)
+    return np.float32(part.thickness_cm) * chord
 
 
 def _texture(shape: tuple[int, int], part: Part, px_per_cm: float) -> np.ndarray:
@@ -139,7 +140,10 @@ def _texture(shape: tuple[int, int], part: Part, px_per_cm: float) -> np.ndarray
 
 def rasterise(obj: ObjectModel, pose: Pose, frame_shape: tuple[int, int]) -> Footprint | None:
     """Line integrals of a posed object, clipped to the frame; None if nothing lands in it."""
-    posed = [(p, pose.apply(p.points())) for p in obj.parts]
+    # one pose transform for all parts' points (row by row the same arithmetic as part by part)
+    points = [p.points() for p in obj.parts]
+    ends = np.cumsum([len(q) for q in points])[:-1]
+    posed = list(zip(obj.parts, np.split(pose.apply(np.concatenate(points)), ends)))
     pads = [p.width_cm * pose.px_per_cm / 2 + 2 for p in obj.parts]
     lo = np.min([q.min(0) - pad for (_, q), pad in zip(posed, pads)], axis=0)
     hi = np.max([q.max(0) + pad for (_, q), pad in zip(posed, pads)], axis=0)
@@ -213,19 +217,20 @@ class ScannerReadout:
         ``blur_px`` overrides the point-spread sigma (pixels of this frame):
         a frame drawn finer than the detector's pitch is that much blurrier.
         """
-        both = transmission_table(self.spectrum).both(maps.a_p, maps.a_c)  # (H, W, 2): low, high
+        # one plane per channel throughout: numpy broadcasts a per-channel scalar over a trailing axis of 2
+        # several times slower than a scalar over a plane, and splitting (H, W, 2) costs a copy of both
+        planes = list(transmission_table(self.spectrum).planes(maps.a_p, maps.a_c))  # low, high
         sigma = self.psf_sigma_px if blur_px is None else blur_px
         if sigma > 0:
-            both = cv2.GaussianBlur(both, (0, 0), sigma)
+            planes = [cv2.GaussianBlur(p, (0, 0), sigma) for p in planes]
+        shape = (*planes[0].shape, 2)
         if noise:
             # OpenCV's normal generator is ~4x faster than numpy's; seed it from ours
             cv2.setRNGSeed(int(rng.integers(1, 2**31 - 1)))
-            z = np.empty_like(both)
+            z = np.empty(shape, np.float32)  # drawn interleaved (low, high), as the frames have always been
             cv2.randn(z.reshape(z.shape[0], -1), 0.0, 1.0)  # one plane: a scalar std covers every value
-            gain = 1.0 + self.row_gain_sigma * rng.standard_normal((both.shape[0], 1, 2), dtype=np.float32)
-        # one plane per channel from here: numpy broadcasts a per-channel scalar over a trailing
-        # axis of 2 several times slower than a scalar over a plane
-        planes, zs = cv2.split(both), (cv2.split(z) if noise else None)  # (low, high)
+            gain = 1.0 + self.row_gain_sigma * rng.standard_normal((shape[0], 1, 2), dtype=np.float32)
+        zs = (z[..., 0], z[..., 1]) if noise else None  # (low, high) views: multiplied once each, not copied
         span = np.float32(self.air_level - self.offset)
         out = []
         for c in (1, 0):  # high, low

@@ -79,6 +79,18 @@ def test_pretrained_backbone_frozen_stages_and_fine_tuning(frames, tmp_path):
     assert torch.equal(lite.backbone.blocks[2].project[0].weight, imagenet["_blocks.2._project_conv.weight"])
     assert not torch.equal(lite.backbone.blocks[3].project[0].weight, imagenet["_blocks.3._project_conv.weight"])
 
+    # the frozen stages' BatchNorm statistics follow the training images, unless --freeze-bn fixes them too
+    stats = imagenet["_blocks.2._bn2.running_mean"]
+    assert not torch.allclose(lite.backbone.blocks[2].project[1].running_mean, stats, atol=1e-4)
+    assert _main(["train", *common, *anchors, "--img-size", "128", "--lr", "0.01", "--out", str(tmp_path / "bn"),
+                  "--backbone", "efficientnet-lite0", "--freeze", "dark2", "--freeze-bn"]) == 0
+    fixed, _, _ = load_detector(tmp_path / "bn" / "last.pt")
+    assert torch.allclose(fixed.backbone.blocks[2].project[1].running_mean, stats, atol=1e-6)
+    assert not torch.allclose(fixed.backbone.blocks[3].project[1].running_mean,
+                              imagenet["_blocks.3._bn2.running_mean"], atol=1e-4)  # trained stages still adapt
+    with pytest.raises(ValueError, match="freeze"):
+        _main(["train", *common, "--img-size", "128", "--out", str(tmp_path / "x"), "--freeze-bn"])
+
     # --init: a new run starts from those weights (a tiny lr barely moves them), architecture and anchors kept
     argv = ["train", *common, "--img-size", "160", "--lr", "1e-6", "--out", str(tmp_path / "tuned"),
             "--init", str(lite_dir / "last.pt")]
