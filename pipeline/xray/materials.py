@@ -214,7 +214,6 @@ class TransmissionTable:
         # interleaved (low, high) so one gather fetches both channels
         self.table = np.stack([(p * low) @ c.T, (p * high) @ c.T], axis=-1).astype(np.float32)
         self._flat = self.table.reshape(-1, 2).view(np.complex64).ravel()  # 1-D gathers are fastest
-        self._planar: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) tables, made on first use
         self._kp = np.float32((steps - 1) ** 2 / a_p_max)
         self._kc = np.float32((steps - 1) ** 2 / a_c_max)
 
@@ -243,13 +242,6 @@ class TransmissionTable:
         """(..., 2) float32 of (T_low, T_high)."""
         idx = self.index(a_p, a_c)
         return np.take(self._flat, idx).view(np.float32).reshape(*idx.shape, 2)
-
-    def planes(self, a_p: np.ndarray, a_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(T_low, T_high) as two contiguous float32 planes: one index, two 4-byte gathers (no split after)."""
-        idx = self.index(a_p, a_c)
-        if self._planar is None:
-            self._planar = (np.ascontiguousarray(self.table[..., 0]).ravel(), np.ascontiguousarray(self.table[..., 1]).ravel())
-        return np.take(self._planar[0], idx), np.take(self._planar[1], idx)
 
     def __call__(self, a_p: np.ndarray, a_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T_low, T_high), float32, same shape as the inputs."""

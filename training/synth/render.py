@@ -217,20 +217,20 @@ class ScannerReadout:
         ``blur_px`` overrides the point-spread sigma (pixels of this frame):
         a frame drawn finer than the detector's pitch is that much blurrier.
         """
-        # one plane per channel throughout: numpy broadcasts a per-channel scalar over a trailing axis of 2
-        # several times slower than a scalar over a plane, and splitting (H, W, 2) costs a copy of both
-        planes = list(transmission_table(self.spectrum).planes(maps.a_p, maps.a_c))  # low, high
+        both = transmission_table(self.spectrum).both(maps.a_p, maps.a_c)  # (H, W, 2): low, high
         sigma = self.psf_sigma_px if blur_px is None else blur_px
         if sigma > 0:
-            planes = [cv2.GaussianBlur(p, (0, 0), sigma) for p in planes]
-        shape = (*planes[0].shape, 2)
+            both = cv2.GaussianBlur(both, (0, 0), sigma)
         if noise:
             # OpenCV's normal generator is ~4x faster than numpy's; seed it from ours
             cv2.setRNGSeed(int(rng.integers(1, 2**31 - 1)))
-            z = np.empty(shape, np.float32)  # drawn interleaved (low, high), as the frames have always been
+            z = np.empty_like(both)
             cv2.randn(z.reshape(z.shape[0], -1), 0.0, 1.0)  # one plane: a scalar std covers every value
-            gain = 1.0 + self.row_gain_sigma * rng.standard_normal((shape[0], 1, 2), dtype=np.float32)
-        zs = (z[..., 0], z[..., 1]) if noise else None  # (low, high) views: multiplied once each, not copied
+            gain = 1.0 + self.row_gain_sigma * rng.standard_normal((both.shape[0], 1, 2), dtype=np.float32)
+        # one plane per channel from here, as views (element-wise work needs no copy; splitting cost two):
+        # numpy broadcasts a per-channel scalar over a trailing axis of 2 several times slower than over a plane
+        planes = (both[..., 0], both[..., 1])  # (low, high)
+        zs = (z[..., 0], z[..., 1]) if noise else None
         span = np.float32(self.air_level - self.offset)
         out = []
         for c in (1, 0):  # high, low
