@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,44 @@ def validate_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
     if len(meta["anchors"]) != len(meta["strides"]):
         raise ValueError(f"{len(meta['anchors'])} anchor scales for {len(meta['strides'])} strides")
     return dict(meta)
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """The metadata as types: what callers read (runtimes, the canvas layout, the benchmarks), by attribute.
+
+    ``max_zoom``: the largest region scale over the full frame's the detector was trained to see, at
+    ``train_img_size`` (1.0 and ``img_size`` for weights that do not say); ``metadata`` keeps every key.
+    """
+
+    class_names: tuple[str, ...]
+    img_size: int
+    input_format: str
+    in_channels: int
+    strides: tuple[int, ...]
+    anchors: tuple[tuple[tuple[float, float], ...], ...]
+    max_zoom: float
+    train_img_size: int
+    backbone: str
+    metadata: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any]) -> DetectorInfo:
+        """Validated (`validate_metadata`) and typed; ValueError when the metadata is not a detector's."""
+        meta = validate_metadata(meta)
+        return cls(
+            class_names=tuple(str(c) for c in meta["class_names"]), img_size=int(meta["img_size"]),
+            input_format=str(meta["input_format"]), in_channels=int(meta["in_channels"]),
+            strides=tuple(int(s) for s in meta["strides"]),
+            anchors=tuple(tuple((float(w), float(h)) for w, h in scale) for scale in meta["anchors"]),
+            max_zoom=float(meta.get("max_zoom", 1.0)), train_img_size=int(meta.get("train_img_size", meta["img_size"])),
+            backbone=str(meta.get("backbone", "cspdarknet")), metadata=meta,
+        )
+
+    @property
+    def stride(self) -> int:
+        """The largest stride: input sides must be multiples of it."""
+        return max(self.strides)
 
 
 def encode_metadata(meta: Mapping[str, Any]) -> dict[str, str]:

@@ -14,7 +14,7 @@ and its largest stride (trimmed canvas sides are multiples of it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -33,6 +33,18 @@ __all__ = [
     "detect_frame", "detections_message", "merge_regions", "placements_of", "region_input", "run_canvases", "to_detections",
 ]
 _IDENTITY = {"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"}
+
+
+class DetectorShape(Protocol):
+    """What the layout reads of a detector (`models.metadata.DetectorInfo` has it)."""
+
+    img_size: int
+    input_format: str
+    max_zoom: float
+    train_img_size: int
+
+    @property
+    def stride(self) -> int: ...
 
 
 class CanvasDetector(Protocol):
@@ -70,14 +82,12 @@ class CanvasLayout:
     trim: int | None = None
 
     @classmethod
-    def for_detector(cls, metadata: Mapping[str, Any], *, packed: bool = True, trim: bool = True,
+    def for_detector(cls, info: DetectorShape, *, packed: bool = True, trim: bool = True,
                      max_zoom: float | None = None) -> CanvasLayout:
-        """The layout for a detector with this metadata; ``max_zoom`` overrides the zoom it was trained with."""
-        size = int(metadata["img_size"])
-        return cls(size=size, input_format=str(metadata["input_format"]),
-                   max_zoom=float(max_zoom or metadata.get("max_zoom", 1.0)), packed=packed,
-                   zoom_reference=int(metadata.get("train_img_size", size)),
-                   trim=max(int(s) for s in metadata["strides"]) if trim else None)
+        """The layout for a detector (its `models.metadata.DetectorInfo`, e.g. a runtime's ``info``);
+        ``max_zoom`` overrides the zoom it was trained with."""
+        return cls(size=info.img_size, input_format=info.input_format, max_zoom=max_zoom or info.max_zoom,
+                   packed=packed, zoom_reference=info.train_img_size, trim=info.stride if trim else None)
 
     @property
     def fill(self) -> tuple[int, int, int]:

@@ -96,11 +96,11 @@ def make_stage(settings: CropSettings) -> Callable[[LaneStateStore, Topics], Cro
     cropper, mode, method = load_cropper(settings.crop_method, settings.weights, threads=settings.crop_threads)
     canvas = None
     if settings.crop_output == "canvas":
-        from models.runtime import weights_metadata
+        from models.runtime import weights_info
 
         # canvas output needs the detector's input size and mode: no weights, no start
         weights = require_weights(settings.weights, how="LANEWATCH_WEIGHTS")
-        canvas = CanvasLayout.for_detector(weights_metadata(weights), packed=settings.pack_regions,
+        canvas = CanvasLayout.for_detector(weights_info(weights), packed=settings.pack_regions,
                                            trim=settings.trim_canvas, max_zoom=settings.max_zoom)
         event(log, "canvas output", size=canvas.size, input_format=canvas.input_format, max_zoom=canvas.max_zoom,
               packed=canvas.packed, trim=canvas.trim)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.metadata import DetectorInfo
 from models.runtime.base import DetectorRuntime, RuntimeBase, RuntimeUnavailable, to_network_batch, usable_cores
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "runtime_for",
     "to_network_batch",
     "usable_cores",
+    "weights_info",
     "weights_metadata",
 ]
 
@@ -64,6 +66,11 @@ def weights_metadata(path: str | Path) -> dict:
         more = export_metadata(config, extra)
         return detector_metadata(config, input_format=more.pop("input_format"), **more)
     return dict(load_runtime(path).metadata)
+
+
+def weights_info(path: str | Path) -> DetectorInfo:
+    """`weights_metadata`, typed."""
+    return DetectorInfo.from_metadata(weights_metadata(path))
 
 
 @cache

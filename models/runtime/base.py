@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from models.metadata import validate_metadata
+from models.metadata import DetectorInfo
 from models.nms import postprocess
 from pipeline.preprocess import DUAL_BACKGROUND, RGB_BACKGROUND
 
@@ -30,7 +30,8 @@ class RuntimeUnavailable(OSError):
 class DetectorRuntime(Protocol):
     """A loaded detector: preprocessed frames in, decoded or NMS'd detections out."""
 
-    metadata: dict[str, Any]
+    info: DetectorInfo  # the metadata, typed: what callers read
+    metadata: dict[str, Any]  # every key the weights carry, as stored
     dynamic_size: bool = False  # runs inputs smaller than img_size (multiples of its largest stride) as they are
 
     @property
@@ -111,29 +112,30 @@ class RuntimeBase(DetectorRuntime):
     dynamic_size: bool = False
 
     def __init__(self, metadata: Mapping[str, Any]) -> None:
-        self.metadata = validate_metadata(metadata)
+        self.info = DetectorInfo.from_metadata(metadata)
+        self.metadata = dict(self.info.metadata)
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return tuple(self.metadata["class_names"])
+        return self.info.class_names
 
     @property
     def img_size(self) -> int:
-        return int(self.metadata["img_size"])
+        return self.info.img_size
 
     @property
     def input_format(self) -> str:
-        return str(self.metadata["input_format"])
+        return self.info.input_format
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """(C_in, S, S) of one preprocessed frame at the full input size."""
-        return int(self.metadata["in_channels"]), self.img_size, self.img_size
+        return self.info.in_channels, self.img_size, self.img_size
 
     @property
     def stride(self) -> int:
         """The largest stride: input sides must be multiples of it."""
-        return max(int(s) for s in self.metadata["strides"])
+        return self.info.stride
 
     def run_size(self, height: int, width: int) -> tuple[int, int]:
         """The (H, W) an input of ``height`` x ``width`` (at most S) runs at: itself up to the stride, or S x S."""

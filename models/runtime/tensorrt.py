@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from models.metadata import INPUT_NAME, OUTPUT_NAME, decode_metadata, validate_metadata
+from models.metadata import INPUT_NAME, OUTPUT_NAME, DetectorInfo, decode_metadata, validate_metadata
 from models.nms import postprocess
 from models.runtime.base import RuntimeBase, RuntimeUnavailable, to_network_batch
 
@@ -157,8 +157,8 @@ def build_engine(
     trt, cuda = require_tensorrt()
     onnx_path = Path(onnx_path)
     onnx_bytes = onnx_path.read_bytes()
-    meta = _onnx_metadata(onnx_bytes, onnx_path)
-    frame_shape = (meta["img_size"], meta["img_size"], meta["in_channels"])
+    info = DetectorInfo.from_metadata(_onnx_metadata(onnx_bytes, onnx_path))
+    frame_shape = (info.img_size, info.img_size, info.in_channels)
     precision = "int8" if int8 else "fp16" if fp16 else "fp32"
     if int8:
         calib_frames = _checked_calibration(calib_frames, frame_shape, opt_batch)
@@ -193,7 +193,7 @@ def build_engine(
     seconds = time.perf_counter() - started
     # the engine first, its JSON last: the JSON's presence marks a complete cache entry
     _write_atomic(engine_path, serialized)
-    sidecar = {"metadata": meta, "build": {**build, "seconds": round(seconds, 1)}}
+    sidecar = {"metadata": dict(info.metadata), "build": {**build, "seconds": round(seconds, 1)}}
     _write_atomic(metadata_path(engine_path), json.dumps(sidecar, indent=1).encode())
     log.info("TensorRT engine built in %.0f s: %s", seconds, engine_path)
     return BuiltEngine(engine_path, cached=False)

@@ -88,7 +88,7 @@ def pipeline_detector(weights: Path, runtime, *, threads: int = 1):
     from training.datasets.loader import load_image
 
     cropper, crop_mode, method = load_cropper("tdc", weights, threads=threads)
-    layout = CanvasLayout.for_detector(runtime.metadata)  # the loaded runtime carries it: no second read of the file
+    layout = CanvasLayout.for_detector(runtime.info)  # the loaded runtime carries it: no second read of the file
 
     def detect(sample, conf_threshold: float, iou_threshold: float) -> np.ndarray:
         regions = frame_regions(cropper, load_image(sample, crop_mode))

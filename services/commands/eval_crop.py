@@ -62,7 +62,7 @@ def run_crop(args: argparse.Namespace) -> int:
         raise ValueError(f"the detector reads {detector.input_format!r} frames but TDC's backbone {mode!r} ones")
     samples = _samples(args)
     with tqdm(total=len(samples), unit="scan", desc="crop", file=sys.stderr, disable=args.quiet) as bar:
-        max_zoom = args.max_zoom if args.max_zoom is not None else float(detector.metadata.get("max_zoom", 1.0)) if detector else None
+        max_zoom = args.max_zoom if args.max_zoom is not None else detector.info.max_zoom if detector else None
         results, regions = benchmark(samples, croppers, mode=mode, detector=detector, packed=args.packed,
                                      max_zoom=max_zoom or None, trim=args.trim, progress=bar.update)
     print(format_table(results))

@@ -121,6 +121,7 @@ def _export_onnx(args: argparse.Namespace, out: Path) -> Path:
 
 def _export_tensorrt(args: argparse.Namespace) -> int:
     from models.export import load_onnx_metadata
+    from models.metadata import DetectorInfo
     from models.runtime.tensorrt import build_engine, metadata_path, require_tensorrt
 
     require_tensorrt()  # before minutes of export and calibration that could not be used
@@ -129,11 +130,11 @@ def _export_tensorrt(args: argparse.Namespace) -> int:
         onnx_path = args.weights
         if onnx_path.suffix != ".onnx":
             onnx_path = _export_onnx(args, Path(tmp) / f"{args.weights.stem}.onnx")
-        meta = load_onnx_metadata(onnx_path)
+        info = DetectorInfo.from_metadata(load_onnx_metadata(onnx_path))
         frames = None
         if args.int8:
-            frames = calibration_canvases(count=options["calib_count"], img_size=meta["img_size"],
-                                          input_format=meta["input_format"], data=args.calib)
+            frames = calibration_canvases(count=options["calib_count"], img_size=info.img_size,
+                                          input_format=info.input_format, data=args.calib)
         built = build_engine(onnx_path, fp16=args.fp16, int8=args.int8, calib_frames=frames,
                              opt_batch=options["opt_batch"], max_batch=options["max_batch"],
                              cache_dir=args.cache_dir, log=_build_log())

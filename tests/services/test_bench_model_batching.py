@@ -145,7 +145,6 @@ def test_batching_bench_serves_through_the_detect_services_runner_and_stage():
 
     class Slow:
         img_size, input_format, class_names, dynamic_size = 64, "rgb", ("gun",), False
-        metadata = {"img_size": 64, "input_format": "rgb", "strides": [32]}
         shapes: list = []
 
         def detect_canvases(self, canvases, **_):

@@ -9,6 +9,7 @@ import pytest
 
 from models.checkpoint import save_checkpoint
 from models.detector import build_detector
+from models.metadata import DetectorInfo
 from models.runtime import DetectorRuntime
 from pipeline.crop import CropRegion
 from pipeline.preprocess import pack
@@ -46,7 +47,9 @@ class _DarkSquareFinder(DetectorRuntime):
     class_names = ("gun", "knife")
     img_size = 64
     input_format = "rgb"
-    metadata = {"img_size": 64, "input_format": "rgb", "strides": [8, 16, 32]}  # what the canvas layout reads
+    info = DetectorInfo.from_metadata({  # what the canvas layout reads
+        "class_names": ["gun", "knife"], "num_classes": 2, "img_size": 64, "in_channels": 3, "strides": [8, 16, 32],
+        "anchors": [[[8, 8]] * 3] * 3, "input_format": "rgb"})
 
     def detect(self, batch, **_):
         out = []

@@ -49,6 +49,6 @@ def detect_regions(
     crop service sends them.
     """
     start = time.perf_counter()
-    layout = CanvasLayout.for_detector(runtime.metadata, packed=packed, trim=trim).replace(max_zoom=max_zoom)
+    layout = CanvasLayout.for_detector(runtime.info, packed=packed, trim=trim).replace(max_zoom=max_zoom)
     dets = detect_frame(runtime, image, regions, layout, conf_threshold=conf_threshold, iou_threshold=iou_threshold)
     return dets, time.perf_counter() - start

@@ -104,7 +104,7 @@ def _lanewatch_pass(runtime, tdc, frames: list[np.ndarray], *, batch: int, max_z
     from pipeline.canvas import CanvasLayout, run_canvases
     from pipeline.preprocess import unpack
 
-    layout = CanvasLayout.for_detector(runtime.metadata, packed=True, trim=trim, max_zoom=max_zoom)
+    layout = CanvasLayout.for_detector(runtime.info, packed=True, trim=trim, max_zoom=max_zoom)
     out: list[np.ndarray] = []
     start = time.perf_counter()
     for i in range(0, len(frames), batch):
@@ -142,15 +142,15 @@ def run_pareto(
     from tqdm import tqdm
 
     from models.features import load_tdc
-    from models.runtime import weights_metadata
+    from models.runtime import weights_info
     from training.data import load_samples
     from training.datasets.loader import load_image
     from training.evaluation import evaluate
 
     if weights.suffix != ".pt":
         raise ValueError(f"pareto exports the detector at each input size: give the .pt checkpoint, not {weights.name}")
-    meta = weights_metadata(weights)
-    mode, max_zoom = meta["input_format"], max_zoom or float(meta.get("max_zoom", 1.0))
+    info = weights_info(weights)
+    mode, max_zoom = info.input_format, max_zoom or info.max_zoom
     samples = load_samples(data)[:limit]
     if not samples:
         raise ValueError(f"no frames in {data}")
@@ -192,7 +192,7 @@ def run_pareto(
         show(f"# {name:<9} {size:>4} px: mAP@0.5 {point['map50']:.4f}, {point['scans_per_s']:.1f} scans/s")
     result = {
         "data": str(data), "frames": len(frames), "weights": str(weights), "batch": batch, "threads": threads,
-        "max_zoom": max_zoom, "zoom_reference": int(meta.get("train_img_size", meta["img_size"])), "trim": trim, "sizes": list(sizes), "points": points,
+        "max_zoom": max_zoom, "zoom_reference": info.train_img_size, "trim": trim, "sizes": list(sizes), "points": points,
         "machine": {"cores": CORES, "load_avg_1m": os.getloadavg()[0]},
     }
     return result | speedup_at_equal_map(points["lanewatch"], points["baseline"])

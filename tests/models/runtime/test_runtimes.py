@@ -18,6 +18,7 @@ from models.runtime import (
     load_runtime,
     runtime_for,
     to_network_batch,
+    weights_info,
 )
 from models.runtime.onnx import OnnxDetector, usable_cores
 from models.runtime.torch import TorchDetector
@@ -47,6 +48,19 @@ def test_load_runtime_by_suffix_and_agreement(nano_pt, nano_onnx):
     for a, b in zip(onnx_rt.detect(x, **LOW), torch_rt.detect(x, **LOW), strict=True):
         assert a.shape == b.shape and a.shape[1] == 6 and len(a) > 0
         np.testing.assert_allclose(a[:, 4], b[:, 4], atol=1e-4)
+
+
+def test_typed_metadata_agrees_between_the_file_and_each_runtime(nano_pt, nano_onnx):
+    info = weights_info(nano_onnx)
+    assert info == weights_info(nano_pt)  # read without a runtime, from either file
+    for rt in (load_runtime(nano_onnx, threads=1), load_runtime(nano_pt)):
+        assert rt.info == info and rt.metadata["img_size"] == info.img_size  # the raw keys stay readable
+    assert (info.img_size, info.input_format, info.in_channels, info.stride) == (IMG_SIZE, "dual", 3, 32)
+    assert len(info.class_names) == 5
+    assert (info.max_zoom, info.train_img_size) == (1.0, IMG_SIZE)  # weights that do not say: no zoom
+    assert len(info.anchors) == 3 and all(len(scale) == 3 for scale in info.anchors)
+    with pytest.raises(ValueError, match="input_format"):
+        type(info).from_metadata({**info.metadata, "input_format": "x-ray"})
 
 
 def test_runtime_chosen_by_name(nano_pt, nano_onnx):
