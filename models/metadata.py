@@ -82,7 +82,7 @@ class DetectorInfo:
     max_zoom: float
     train_img_size: int
     backbone: str
-    metadata: Mapping[str, Any] = field(repr=False, compare=False)
+    metadata: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any]) -> DetectorInfo:

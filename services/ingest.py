@@ -364,7 +364,6 @@ class IngestStage(Stage):
     """
 
     name = "ingest"
-    inputs: dict = {}
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, sim: SimulatedLanes | None = None,
                  watch: WatchedDirectory | None = None, count: int | None = None, duration_s: float | None = None,

@@ -113,7 +113,11 @@ class RuntimeBase(DetectorRuntime):
 
     def __init__(self, metadata: Mapping[str, Any]) -> None:
         self.info = DetectorInfo.from_metadata(metadata)
-        self.metadata = dict(self.info.metadata)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Every key the weights carry, as stored (validated with ``info``)."""
+        return self.info.metadata
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -193,7 +193,7 @@ def build_engine(
     seconds = time.perf_counter() - started
     # the engine first, its JSON last: the JSON's presence marks a complete cache entry
     _write_atomic(engine_path, serialized)
-    sidecar = {"metadata": dict(info.metadata), "build": {**build, "seconds": round(seconds, 1)}}
+    sidecar = {"metadata": info.metadata, "build": {**build, "seconds": round(seconds, 1)}}
     _write_atomic(metadata_path(engine_path), json.dumps(sidecar, indent=1).encode())
     log.info("TensorRT engine built in %.0f s: %s", seconds, engine_path)
     return BuiltEngine(engine_path, cached=False)
