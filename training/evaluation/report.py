@@ -20,6 +20,7 @@ import numpy as np
 
 from training.datasets.records import OCCLUSION_LEVELS, Sample
 from training.evaluation.coco import coco_metrics
+from training.evaluation.confusion import MISSED, agnostic_ap, confusion
 from training.evaluation.inputs import Detections
 from training.evaluation.voc import Counts, PRCurve, counts_at, match_detections, mean_ap, occlusion_map, pr_curve
 
@@ -46,6 +47,7 @@ def evaluate(
         "score_threshold": score_threshold,
         "map50": mean_ap(c.ap for c in curves.values()),
         "map50_11pt": mean_ap(c.ap_11pt for c in curves.values()),
+        "map50_agnostic": agnostic_ap(samples, detections, classes, iou=iou),
         "map50_95": coco["map50_95"],
         "map75": coco["map75"],
         "map_small": coco["map_small"],
@@ -65,6 +67,7 @@ def evaluate(
         "fp": total.fp,
         "fn": total.fn,
         "per_class_prf": {name: _prf(c) for name, c in counts.items()},
+        "confusion": confusion(samples, detections, classes, iou=iou, score_threshold=score_threshold),
     }
 
 
@@ -85,6 +88,7 @@ def format_table(result: Mapping[str, Any]) -> str:
     r = result
     summary = [
         (f"VOC mAP@{r['iou']:g}", f"{_num(r['map50'])}   11-point {_num(r['map50_11pt'])}"),
+        ("class-agnostic AP", f"{_num(r['map50_agnostic'])}   (every class as one: found, whatever its name)"),
         ("COCO mAP@[.5:.95]", f"{_num(r['map50_95'])}   @.5 {_num(r['coco']['map50'])}   @.75 {_num(r['map75'])}"),
         ("COCO AP small/med/lg", f"{_num(r['map_small'])} / {_num(r['map_medium'])} / {_num(r['map_large'])}"),
         (
@@ -122,7 +126,24 @@ def format_table(result: Mapping[str, Any]) -> str:
     if r["per_occlusion"]:
         lines += ["", f"{'occlusion':<{width}}  {'AP':>6}"]
         lines += [f"{level:<{width}}  {_num(v):>6}" for level, v in r["per_occlusion"].items()]
+    lines += ["", *format_confusion(r["confusion"], r["score_threshold"])]
     return "\n".join(lines)
+
+
+def format_confusion(table: Mapping[str, Mapping[str, int]], score_threshold: float) -> list[str]:
+    """The confusion table as lines: one row per true class (and background), one column per predicted class."""
+    rows = [name for name, row in table.items() if sum(row.values())]
+    if not rows:
+        return []
+    columns = [c for c in next(iter(table.values())) if c != MISSED] + [MISSED]
+    width = max(len("background"), *map(len, rows))
+    col = max(7, *map(len, columns))
+    lines = [f"true class -> class of the best box at score >= {score_threshold:g} (background: boxes on no threat)",
+             f"{'':<{width}}" + "".join(f"  {c:>{col}}" for c in columns)]
+    for name in rows:
+        lines.append(f"{name:<{width}}" + "".join(f"  {table[name].get(c, ''):>{col}}"
+                                                  for c in columns))
+    return lines
 
 
 def _num(value: float | None) -> str:
