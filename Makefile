@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := .demo
 
-.PHONY: demo sheet sheets lint test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism
+.PHONY: browser demo sheet sheets lint test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism
 
 # torch first, pinned: pip then takes the local CPU wheel (find-links) instead of
 # resolving an unpinned torch to the multi-gigabyte CUDA build from the registry.
@@ -44,13 +44,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # pytest exits 5 when a selection holds no test; that is not a failure here.
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# Debian's Chromium for the web console's browser tests (tests/integration/test_web_console.py), installed
+# when missing; the tests fail in CI without it, never skip.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		{ echo "no $(CHROMIUM): install Debian's chromium package (apt-get install chromium)"; exit 1; }; }
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m "slow" -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 # The shipped detector, end to end on the 2-core CPU machine (about 10 min of simulation and 82 min of

@@ -8,7 +8,8 @@ has delivered every region that view announced (`region_count`). Then:
    (`AlertPolicy`; classes without a rule are ignored unless a default rule is given);
 2. regions of a view may overlap (TDC adds margins and grows regions over bag cells), so one object can
    be found twice: greedy NMS per view and class, in frame coordinates, keeps the better box;
-3. what remains raises one `Alert` with the most severe class's severity, or none for a clean scan.
+3. what remains raises one `Alert` with the most severe class's severity, or none for a clean scan;
+   it names the scan's views ("top" first) whose images the crop service kept for the operator.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.boxes import nms
-from pipeline.messages import Alert, Detection, Detections, Rejected, alert_id_for
+from pipeline.messages import SCAN_VIEWS, Alert, Detection, Detections, Rejected, alert_id_for
 
 __all__ = [
     "DEFAULT_RULES", "SEVERITIES", "AlertPolicy", "ClassRule", "CompletedScan", "ScanAssembler", "build_alert",
@@ -113,6 +114,7 @@ def build_alert(parts: Sequence[Detections], policy: AlertPolicy, *, created_at:
         alert_id=alert_id_for(first.scan_id), scan_id=first.scan_id, lane_id=first.lane_id,
         scanner_id=first.scanner_id, captured_at=first.captured_at, seq=first.seq, classes=classes,
         detections=detections, severity=policy.rule(detections[0].label).severity, created_at=created_at,
+        views=tuple(v for v in SCAN_VIEWS if any(p.view == v for p in parts)),
     )
 
 

@@ -24,12 +24,12 @@ from pipeline.boxes import nms
 from pipeline.codec import Scan, decode_canvas, decode_scan, encode_canvas, encode_dual, encode_rgb
 from pipeline.crop import Cropper, frame_regions
 from pipeline.crop.regions import CropRegion
-from pipeline.frames import network_image
+from pipeline.frames import network_image, screen_image
 from pipeline.messages import Box, CroppedRegion, Detection, Detections, Placed, RawScan, Rejected
 from pipeline.preprocess import Placement, background_for, canvases_for, pack, stack_canvases, unpack
 
 __all__ = [
-    "CanvasDetector", "CanvasLayout", "canvas_messages", "clip_to_frame", "crop_canvas", "crop_messages", "crop_scan",
+    "CanvasDetector", "CanvasLayout", "CroppedScan", "canvas_messages", "clip_to_frame", "crop_canvas", "crop_messages", "crop_scan",
     "detect_frame", "detections_message", "merge_regions", "placements_of", "region_input", "run_canvases", "to_detections",
 ]
 _IDENTITY = {"scan_id", "lane_id", "scanner_id", "view", "view_count", "captured_at", "seq"}
@@ -162,19 +162,33 @@ def detect_frame(runtime: CanvasDetector, image: np.ndarray, regions: Sequence[C
 # ---- the hand-off as messages: what the crop stage sends, what the detect stage reads back ---------------------
 
 
+@dataclass(frozen=True)
+class CroppedScan:
+    """What the crop stage makes of one raw scan view: its region records, and the view as operators see it."""
+
+    records: list[tuple[CroppedRegion, bytes]]
+    image: bytes  # PNG or JPEG: the scanner's own bytes, or a raw pair's rendering (`pipeline.frames.screen_image`)
+
+
 def crop_scan(meta: RawScan, data: bytes, cropper: Cropper, *, mode: str, layout: CanvasLayout | None, method: str,
-              max_bytes: int) -> list[tuple[CroppedRegion, bytes]]:
-    """The crop stage's core: a raw scan record in, its region records out; `Rejected` for a bad scan.
+              max_bytes: int) -> CroppedScan:
+    """The crop stage's core: a raw scan record in, its region records and screen image out; `Rejected` for a bad scan.
 
     The scan is checked against the size and format its metadata announces and decoded once; `cropper`
     reads it in input `mode`. With a `layout` the regions go out laid on the detector's canvases (raw
     `canvas-u8`, never re-encoded), else each as its own pixels in the scan's form (`crop_messages`).
     """
     scan = decode_scan(data, expect_format=meta.format, expect_size=(meta.width, meta.height), max_bytes=max_bytes)
-    regions = frame_regions(cropper, network_image(scan, mode))
+    # each input mode made once: a raw pair is rendered to pseudo-colour for the operators' screen and rgb inputs alike
+    images = {"rgb": network_image(scan, "rgb")}
+    for m in {mode, mode if layout is None else layout.input_format} - images.keys():
+        images[m] = network_image(scan, m)
+    regions = frame_regions(cropper, images[mode])
     if layout is None:
-        return crop_messages(meta, scan, regions, method=method)
-    return canvas_messages(meta, network_image(scan, layout.input_format), regions, layout, method=method)
+        records = crop_messages(meta, scan, regions, method=method)
+    else:
+        records = canvas_messages(meta, images[layout.input_format], regions, layout, method=method)
+    return CroppedScan(records, screen_image(scan, data, images["rgb"]))
 
 
 def region_input(meta: CroppedRegion, data: bytes, *, size: int, mode: str,

@@ -4,17 +4,22 @@ Models are trained on one input mode, "rgb" (pseudo-colour) or "dual" (the dual-
 form). A dual-energy scan shown to an "rgb" model is rendered to pseudo-colour as a scanner would,
 on the default scanner's screen (`pipeline.xray.screen.render_raw`, as `lanewatch detect` does); a pseudo-colour scan cannot
 be turned back into energies, so a "dual" model refuses it (the record is dead-lettered).
+
+Operators see the pseudo-colour image too (`screen_image`): the scanner's own PNG or JPEG as it came, or a
+raw pair's rendering as JPEG, which any browser shows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.codec import Scan
+from pipeline.codec import Scan, encode_rgb
 from pipeline.messages import Rejected
 from pipeline.preprocess import background_for
 
-__all__ = ["background_for", "network_image"]
+__all__ = ["SCREEN_JPEG_QUALITY", "background_for", "network_image", "screen_image"]
+
+SCREEN_JPEG_QUALITY = 90
 
 
 def network_image(scan: Scan, mode: str) -> np.ndarray:
@@ -30,3 +35,12 @@ def network_image(scan: Scan, mode: str) -> np.ndarray:
     from pipeline.xray.screen import render_raw
 
     return render_raw(scan.high, scan.low)
+
+
+def screen_image(scan: Scan, data: bytes, rgb: np.ndarray | None = None) -> bytes:
+    """The view as an operator's browser shows it: `data` itself when the scanner sent a PNG or JPEG of the
+    pseudo-colour image (never re-encoded), else a JPEG of the raw pair's rendering (`rgb`, uint8 (H, W, 3),
+    when the caller has rendered it already)."""
+    if scan.rgb is not None:
+        return data
+    return encode_rgb(network_image(scan, "rgb") if rgb is None else rgb, fmt="rgb-jpeg", jpeg_quality=SCREEN_JPEG_QUALITY)

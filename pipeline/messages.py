@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 __all__ = [
-    "LANE_PATTERN", "META_HEADER", "SCHEMA_VERSION", "TOPICS", "TOPIC_ACKS", "TOPIC_ALERTS", "TOPIC_CROPPED", "TOPIC_DEADLETTER",
+    "LANE_PATTERN", "META_HEADER", "SCAN_VIEWS", "SCHEMA_VERSION", "TOPICS", "TOPIC_ACKS", "TOPIC_ALERTS", "TOPIC_CROPPED", "TOPIC_DEADLETTER",
     "TOPIC_DETECTIONS", "TOPIC_RAW", "Ack", "Alert", "BadMessage", "Box", "CroppedRegion", "DeadLetter",
     "Detection", "Detections", "InputMode", "Message", "Placed", "RawScan", "RegionFormat", "Rejected", "ScanFormat", "alert_id_for", "decode_meta",
     "encode_meta", "make_scan_id",
@@ -55,7 +55,9 @@ ScanFormat = Literal["rgb-png", "rgb-jpeg", "dual-png16"]
 RegionFormat = Literal["rgb-png", "rgb-jpeg", "dual-png16", "canvas-u8"]
 InputMode = Literal["rgb", "dual"]
 Severity = Literal["low", "medium", "high", "critical"]
-Decision = Literal["ack", "clear", "escalate"]
+Decision = Literal["ack", "clear", "escalate", "search", "unknown"]
+# the views a scanner gives (one or both); the order operators see them in, and the views whose images are kept
+SCAN_VIEWS = ("top", "side")
 
 
 class Rejected(ValueError):
@@ -210,6 +212,7 @@ class Alert(Message):
     detections: tuple[Detection, ...] = Field(min_length=1)  # each with score, box and view
     severity: Severity
     created_at: AwareDatetime
+    views: tuple[View, ...] = ()  # the views whose images are kept (`lw:scan:{scan_id}:{view}`), "top" first
 
 
 class Ack(Message):

@@ -6,12 +6,13 @@ Key layout (the one place it is written down; `KEYS` below is the same table in 
 | ------------------------------ | ------ | --------------------------------------------------------- |
 | `lw:lanes`                     | set    | every lane id ever seen                                   |
 | `lw:lane:{lane}:status`        | hash   | `last_seen` (epoch s), `last_scan` (scan id), `last_outcome` (clear/threat) |
-| `lw:lane:{lane}:counters`      | hash   | `scans`, `threats`, `clears` (scans without a threat); operator decisions `acked`, `cleared`, `escalated` |
+| `lw:lane:{lane}:counters`      | hash   | `scans`, `threats`, `clears` (no threat); decisions `acked`, `cleared`, `escalated`, `searched`, `unknown` |
 | `lw:lane:{lane}:alerts`        | set    | ids of the lane's open alerts (not yet acked or cleared)  |
-| `lw:alert:{alert_id}`          | hash   | `alert` (Alert JSON), `lane`, `state` (open/acked/cleared/escalated), `updated_at`; TTL |
+| `lw:alert:{alert_id}`          | hash   | `alert` (Alert JSON), `lane`, `state` (open/acked/cleared/escalated/searched/unknown), `updated_at`; TTL |
 | `lw:alert:{alert_id}:history`  | list   | Ack JSON, oldest first; TTL                               |
 | `lw:dedup:{scan_id}`           | string | a recorded scan's outcome (`clear` or its alert id); TTL  |
 | `lw:blob:{key}`                | string | a claim-check payload (bytes), key = its content hash; TTL |
+| `lw:scan:{scan_id}:{view}`     | string | a scan view as operators see it (PNG or JPEG bytes); TTL: short, longer once an alert keeps its `top`/`side` |
 
 A lane's state (active/idle/offline) is not stored: it follows from `last_seen` when read.
 Recording an outcome (dedup key, counters, last scan, alert record, open set) is one Lua
@@ -29,11 +30,11 @@ from typing import Literal, Protocol, runtime_checkable
 
 import redis
 
-from pipeline.messages import Ack, Alert
+from pipeline.messages import SCAN_VIEWS, Ack, Alert
 
 __all__ = [
     "COUNTERS", "KEYS", "AlertRecord", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
-    "RedisLaneStateStore",
+    "RedisLaneStateStore", "ScanImageStore",
 ]
 
 KEYS = {
@@ -45,11 +46,15 @@ KEYS = {
     "history": "lw:alert:{alert_id}:history",
     "dedup": "lw:dedup:{scan_id}",
     "blob": "lw:blob:{key}",
+    "scan": "lw:scan:{scan_id}:{view}",
 }
-COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated")
+COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown")
 LaneState = Literal["active", "idle", "offline"]
 # decision -> (alert state, lane counter, whether the alert leaves the open set)
-_DECISIONS = {"ack": ("acked", "acked", True), "clear": ("cleared", "cleared", True), "escalate": ("escalated", "escalated", False)}
+_DECISIONS = {
+    "ack": ("acked", "acked", True), "clear": ("cleared", "cleared", True), "escalate": ("escalated", "escalated", False),
+    "search": ("searched", "searched", True), "unknown": ("unknown", "unknown", False),
+}
 
 # KEYS: dedup, status, counters, lanes, open, alert
 # ARGV: lane, scan_id, at (epoch s), dedup ttl, record ttl, alert id ("" when clear), alert JSON
@@ -131,7 +136,18 @@ class BlobStore(Protocol):
 
 
 @runtime_checkable
-class LaneStateStore(BlobStore, Protocol):
+class ScanImageStore(Protocol):
+    """Scan images for the operators' screens: each view stored when it arrives (short TTL), kept longer on an alert."""
+
+    def put_scan_image(self, scan_id: str, view: str, data: bytes, *, ttl_s: int) -> None: ...
+
+    def keep_scan(self, scan_id: str, *, ttl_s: int) -> int: ...
+
+    def scan_image(self, scan_id: str, view: str = "top") -> bytes | None: ...
+
+
+@runtime_checkable
+class LaneStateStore(BlobStore, ScanImageStore, Protocol):
     """Lane state, alert records and idempotency keys."""
 
     def record_outcome(self, *, scan_id: str, lane_id: str, at: datetime, alert: Alert | None = None) -> bool: ...
@@ -245,6 +261,22 @@ class RedisLaneStateStore:
         """The payload, or None when its TTL ran out."""
         return self.client.get(KEYS["blob"].format(key=key))
 
+    def put_scan_image(self, scan_id: str, view: str, data: bytes, *, ttl_s: int) -> None:
+        """Store a scan view's image (PNG or JPEG bytes) for `ttl_s` seconds, unless it is stored already."""
+        # NX: a raw scan redelivered after its alert kept the image must not cut the retention back to ttl_s
+        self.client.set(KEYS["scan"].format(scan_id=scan_id, view=view), data, ex=ttl_s, nx=True)
+
+    def keep_scan(self, scan_id: str, *, ttl_s: int) -> int:
+        """Set the TTL of every stored view of the scan to `ttl_s` seconds; how many views were found."""
+        pipe = self.client.pipeline(transaction=False)
+        for view in SCAN_VIEWS:
+            pipe.expire(KEYS["scan"].format(scan_id=scan_id, view=view), ttl_s)
+        return sum(map(bool, pipe.execute()))
+
+    def scan_image(self, scan_id: str, view: str = "top") -> bytes | None:
+        """The view's image bytes, or None when never stored or expired."""
+        return self.client.get(KEYS["scan"].format(scan_id=scan_id, view=view))
+
     def ping(self) -> bool:
         """Whether Redis answers (for /healthz)."""
         try:
@@ -304,6 +336,7 @@ class MemoryLaneStateStore:
         self._open: dict[str, set[str]] = {}
         self._alerts: dict[str, dict] = {}  # alert id -> alert, lane, state, updated_at, history, expires
         self._blobs: dict[str, tuple[bytes, float]] = {}
+        self._scans: dict[str, tuple[bytes, float]] = {}  # lw:scan key -> (image, expires at)
 
     def record_outcome(self, *, scan_id: str, lane_id: str, at: datetime, alert: Alert | None = None) -> bool:
         """Record a scan's outcome once: False when `scan_id` was already recorded (a redelivery), nothing changed."""
@@ -385,6 +418,30 @@ class MemoryLaneStateStore:
         with self._lock:
             return self._live(self._blobs, key, self.clock())
 
+    def put_scan_image(self, scan_id: str, view: str, data: bytes, *, ttl_s: int) -> None:
+        """Store a scan view's image (PNG or JPEG bytes) for `ttl_s` seconds, unless it is stored already."""
+        key, now = KEYS["scan"].format(scan_id=scan_id, view=view), self.clock()
+        with self._lock:
+            if self._live(self._scans, key, now) is None:
+                self._scans[key] = (data, now + ttl_s)
+
+    def keep_scan(self, scan_id: str, *, ttl_s: int) -> int:
+        """Set the TTL of every stored view of the scan to `ttl_s` seconds; how many views were found."""
+        now, found = self.clock(), 0
+        with self._lock:
+            for view in SCAN_VIEWS:
+                key = KEYS["scan"].format(scan_id=scan_id, view=view)
+                data = self._live(self._scans, key, now)
+                if data is not None:
+                    self._scans[key] = (data, now + ttl_s)
+                    found += 1
+        return found
+
+    def scan_image(self, scan_id: str, view: str = "top") -> bytes | None:
+        """The view's image bytes, or None when never stored or expired."""
+        with self._lock:
+            return self._live(self._scans, KEYS["scan"].format(scan_id=scan_id, view=view), self.clock())
+
     def ping(self) -> bool:
         return True
 
@@ -394,7 +451,7 @@ class MemoryLaneStateStore:
     # --- inside the lock ---
 
     def _live(self, table: dict, key: str, now: float):
-        """The value under `key` unless expired (then dropped): a blob's bytes, a dedup outcome, an alert record."""
+        """The value under `key` unless expired (then dropped): a blob's bytes, a scan image, a dedup outcome, an alert record."""
         entry = table.get(key)
         if entry is None:
             return None

@@ -11,6 +11,9 @@ Consumes `lanewatch.detections` and `lanewatch.alerts.acks`:
 - while a scan waits for its regions, the offsets of its records are held back from commits, so a crash
   loses nothing; a scan still incomplete after `scan_wait_s` is judged on what arrived (logged), so one
   lost region cannot hold a lane's commits for ever;
+- a scan that raises an alert keeps its images (`lw:scan:{scan_id}:{view}`, stored by the crop service with
+  a short TTL) for `scan_retention_s`, so the operators' console can show what was found; a crash between
+  the recording and this leaves them on the short TTL (the same window as the alert's publication);
 - operator decisions (acks) are applied to the alert records (`RedisLaneStateStore.decide`); one for an
   unknown alert, or naming the wrong lane, is dead-lettered.
 
@@ -39,10 +42,13 @@ log = logging.getLogger(__name__)
 
 
 class AlertSettings(ServiceSettings):
-    """`LANEWATCH_ALERT_POLICY`: per-class thresholds and severities as JSON, or the path of a JSON file."""
+    """`LANEWATCH_ALERT_POLICY`: per-class thresholds and severities as JSON, or the path of a JSON file;
+    `LANEWATCH_SCAN_RETENTION_S`: how long an alerted scan's images are kept."""
 
     alert_policy: str | None = Field(None, description="JSON or a JSON file: {'rules': {'gun': {'threshold': 0.35, 'severity': 'critical'}}}")
     scan_wait_s: float = Field(60.0, gt=0, description="longest a scan waits for its missing regions")
+    scan_retention_s: int = Field(172_800, gt=0, description="how long the images of a scan that raised an alert are "
+                                                             "kept (default 48 h, what screening sites keep)")
 
     def policy(self) -> AlertPolicy:
         return AlertPolicy() if self.alert_policy is None else AlertPolicy.load(self.alert_policy)
@@ -60,9 +66,11 @@ class AlertStage(Stage):
         *,
         policy: AlertPolicy = AlertPolicy(),
         scan_wait_s: float = 60.0,
+        scan_retention_s: int = 172_800,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.names, self.policy, self.clock = store, topics, policy, clock
+        self.scan_retention_s = scan_retention_s
         self.inputs = {topics.detections: Detections, topics.acks: Ack}
         self.assembler = ScanAssembler(max_wait_s=scan_wait_s)
 
@@ -103,7 +111,12 @@ class AlertStage(Stage):
             classes=list(alert.classes) if alert else [], latency_ms=round(1000 * latency_s, 1),
             recorded=recorded, complete=done.complete, missing_regions=done.missing,
         )
-        return [Out(self.names.alerts, alert)] if recorded and alert is not None else []
+        if not recorded or alert is None:
+            return []
+        kept = self.store.keep_scan(alert.scan_id, ttl_s=self.scan_retention_s)
+        if kept < len(alert.views):  # past the crop service's pending TTL: the console shows the alert without its image
+            event(log, "scan images expired", level=logging.WARNING, scan_id=alert.scan_id, views=list(alert.views), kept=kept)
+        return [Out(self.names.alerts, alert)]
 
     def tick(self, now: float) -> list[Out]:
         return [out for done in self.assembler.expire(now) for out in self._finish(done)]
@@ -124,4 +137,5 @@ class AlertStage(Stage):
 def make_stage(settings: AlertSettings) -> Callable[[LaneStateStore, Topics], AlertStage]:
     """The stage factory `services.runner.serve` calls once Redis is connected."""
     policy = settings.policy()
-    return lambda store, topics: AlertStage(store, topics, policy=policy, scan_wait_s=settings.scan_wait_s)
+    return lambda store, topics: AlertStage(store, topics, policy=policy, scan_wait_s=settings.scan_wait_s,
+                                            scan_retention_s=settings.scan_retention_s)

@@ -11,6 +11,9 @@ detector's own backbone features, or `canny`, or `none`), and sent as `LANEWATCH
 - `crop`: each region's bytes in the scan's own form, for detectors that do not share these weights.
 
 Every record carries `region_index`/`region_count`, so the alert service knows when a scan is complete.
+Each scan view is also kept in Redis as operators see it (`lw:scan:{scan_id}:{view}`: the scanner's
+PNG/JPEG as it came, or a raw pair's pseudo-colour rendering as JPEG) for `LANEWATCH_SCAN_PENDING_TTL_S`;
+the alert service keeps the views of a scan that raised an alert for longer.
 Without a detector checkpoint TDC says so in the log and `/healthz` and crops nothing (whole frames),
 which never hides a threat.
 """
@@ -37,7 +40,8 @@ log = logging.getLogger(__name__)
 
 
 class CropSettings(ServiceSettings):
-    """`LANEWATCH_CROP_METHOD`, `LANEWATCH_WEIGHTS` (the detector whose backbone TDC reads), `LANEWATCH_CROP_THREADS`."""
+    """`LANEWATCH_CROP_METHOD`, `LANEWATCH_WEIGHTS` (the detector whose backbone TDC reads), `LANEWATCH_CROP_THREADS`,
+    `LANEWATCH_SCAN_PENDING_TTL_S`."""
 
     crop_method: Literal["tdc", "canny", "none"] = "tdc"
     weights: Path = Field(DEFAULT_WEIGHTS, description="detector weights; TDC reads the .pt checkpoint's backbone")
@@ -48,6 +52,8 @@ class CropSettings(ServiceSettings):
                                    "default: the zoom the detector was trained with (its metadata), else 1")
     trim_canvas: bool = Field(True, description="canvas output: cut each canvas to its bags (sides in multiples of the "
                                                 "detector's stride) instead of sending the full square")
+    scan_pending_ttl_s: int = Field(900, gt=0, description="how long a scan's image is kept in Redis unless its alert "
+                                                           "keeps it longer (LANEWATCH_SCAN_RETENTION_S, alert service)")
 
 
 def load_cropper(method: str, weights: Path, *, threads: int = 1) -> tuple[Cropper, str, str]:
@@ -72,18 +78,20 @@ class CropStage(Stage):
     name = "crop"
 
     def __init__(self, store: LaneStateStore, topics: Topics, *, cropper: Cropper, mode: str, method: str,
-                 max_payload_bytes: int, canvas: CanvasLayout | None = None) -> None:
+                 max_payload_bytes: int, canvas: CanvasLayout | None = None, scan_pending_ttl_s: int = 900) -> None:
         self.store, self.names, self.cropper, self.mode, self.method = store, topics, cropper, mode, method
-        self.max_payload_bytes, self.canvas = max_payload_bytes, canvas
+        self.max_payload_bytes, self.canvas, self.scan_pending_ttl_s = max_payload_bytes, canvas, scan_pending_ttl_s
         self.inputs = {topics.raw: RawScan}
 
     def process(self, batch: Sequence[Envelope]) -> list[Result]:
         return each_record(batch, self._one)
 
     def _one(self, env: Envelope) -> list[Out]:
-        sent = crop_scan(env.meta, env.payload, self.cropper, mode=self.mode, layout=self.canvas, method=self.method,
-                         max_bytes=self.max_payload_bytes)
-        return [Out(self.names.cropped, message, payload) for message, payload in sent]
+        meta = env.meta
+        cropped = crop_scan(meta, env.payload, self.cropper, mode=self.mode, layout=self.canvas, method=self.method,
+                            max_bytes=self.max_payload_bytes)
+        self.store.put_scan_image(meta.scan_id, meta.view, cropped.image, ttl_s=self.scan_pending_ttl_s)
+        return [Out(self.names.cropped, message, payload) for message, payload in cropped.records]
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         spec = self.canvas
@@ -105,4 +113,5 @@ def make_stage(settings: CropSettings) -> Callable[[LaneStateStore, Topics], Cro
         event(log, "canvas output", size=canvas.size, input_format=canvas.input_format, max_zoom=canvas.max_zoom,
               packed=canvas.packed, trim=canvas.trim)
     return lambda store, topics: CropStage(store, topics, cropper=cropper, mode=mode, method=method,
-                                           max_payload_bytes=settings.max_payload_bytes, canvas=canvas)
+                                           max_payload_bytes=settings.max_payload_bytes, canvas=canvas,
+                                           scan_pending_ttl_s=settings.scan_pending_ttl_s)

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from services.tools.demo import DemoConfig, run_demo
 
     config = DemoConfig(lanes=args.lanes, duration_s=args.duration, rate=args.rate, size=args.size, seed=args.seed,
-                        weights=args.weights, workdir=args.workdir, show=lambda line: print(line, flush=True))
+                        weights=args.weights, workdir=args.workdir, show=lambda line: print(line, flush=True),
+                        console_port=args.console_port, keep=args.keep)
     try:
         summary = run_demo(config)
     except KeyboardInterrupt:
@@ -74,4 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="detector weights, .onnx with its .pt beside for TDC (default: the shipped ones)")
     c.add_argument("--workdir", type=Path, default=Path(".demo"), help="where service logs go (default .demo)")
     c.add_argument("--json", type=Path, help="also write the summary as JSON here")
+    c.add_argument("--console-port", type=int, default=8088,
+                   help="serve the operators' web console here during the demo (default 8088; 0: none)")
+    c.add_argument("--keep", action="store_true", help="keep the web console and the stack up after the summary, until Ctrl-C")
     c.set_defaults(func=run)

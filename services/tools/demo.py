@@ -62,6 +62,11 @@ class DemoConfig:
     start_timeout_s: float = 90.0
     show: Callable[[str], object] = print
     extra_env: dict[str, str] = field(default_factory=dict)
+    console_port: int = 8088  # the web console (0: none); a busy port falls back to a free one
+    keep: bool = False  # after the summary, keep the stack and the web console up until Ctrl-C
+
+
+DEMO_USER, DEMO_PASSWORD = "demo", "lanewatch-demo"
 
 
 class Service:
@@ -150,6 +155,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     baseline = {s.lane_id: s.counters["scans"] for s in store.lanes()}
     services: dict[str, Service] = {}
     stop_follow = threading.Event()
+    web = None
     alerts: list[Alert] = []
     deadletters = Counter()
     summary: dict[str, Any] = {}
@@ -158,6 +164,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         for name in SERVICES:
             services[name] = spawn_service(name, env, logs, prefix)
         wait_ready(services, config)
+        web = _start_web(config, bootstrap, redis_url, topics) if config.console_port else None
         followers = []
         for topic, handler in ((topics.alerts, lambda r: _on_alert(r, alerts, config.show)),
                                (topics.deadletter, lambda r: deadletters.update([_stage_of(r)]))):
@@ -210,8 +217,17 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
             "services": {name: {"pid": svc.proc.pid, "exit_code": exit_codes[name]} for name, svc in services.items()},
             "stack": None if stack is None else {"pid": stack.info.pid, "redis_pid": stack.info.redis_pid},
             "logs": str(logs),
+            "console": None if web is None else web.url,
         }
+        if web is not None and config.keep:
+            config.show(f"# the web console stays up at {web.url} (user {DEMO_USER}, password {DEMO_PASSWORD}); Ctrl-C ends")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
     finally:
+        if web is not None:
+            web.stop()
         stop_follow.set()
         for svc in services.values():
             svc.stop(timeout_s=10)
@@ -219,6 +235,20 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         if stack is not None:
             stack.stop()
     return summary
+
+
+def _start_web(config: DemoConfig, bootstrap: str, redis_url: str, topics: Topics):
+    """The operators' web console on the demo's topics, with a demo supervisor account."""
+    from services.web.server import WebConsole
+
+    port = config.console_port
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            port = _free_port()
+    web = WebConsole(bootstrap=bootstrap, redis_url=redis_url, topics=topics, port=port).start()
+    web.desk.add_user(DEMO_USER, DEMO_PASSWORD, "supervisor")
+    config.show(f"# web console: {web.url}  (log in as {DEMO_USER} / {DEMO_PASSWORD})")
+    return web
 
 
 def service_env(bootstrap: str, redis_url: str, prefix: str, weights: Path, extra: dict[str, str]) -> dict[str, str]:

@@ -72,7 +72,8 @@ def test_threats_raise_one_alert_each_in_lane_order_clean_scans_none(pipe, store
         n = sum(1 for (ln, _) in plan if ln == lane)
         t = sum(1 for (ln, _), v in plan.items() if ln == lane and v)
         assert status.counters["scans"] == n and status.counters["threats"] == t and status.counters["clears"] == n - t
-        assert len(status.open_alerts) == t and status.state == "active"
+        # active as of the scans' capture time (NOW is fixed when the module is imported, maybe minutes ago)
+        assert len(status.open_alerts) == t and store.lane(lane, now=NOW).state == "active"
     gun = next(a for a in alerts if a.classes == ("gun",))
     assert gun.severity == "critical" and gun.alert_id == alert_id_for(gun.scan_id)
     record = store.alert(gun.alert_id)
@@ -144,6 +145,25 @@ def test_operator_decision_updates_the_alert_and_the_lane(pipe, store, stack):
     status = store.lane(lane)
     assert status.open_alerts == () and status.counters["cleared"] == 1
     assert store.alert(alert_id).history == (ack,)
+
+
+def test_an_alert_keeps_its_scans_images_for_the_retention(pipe, store, stack):
+    settings, topics, _, _, producer = pipe
+    lane = _lane()
+    threat = [detections(lane, 0, view="top", view_count=2), detections(lane, 0, labels=["gun"], view="side", view_count=2)]
+    clean = detections(lane, 1)
+    for part in (*threat, clean):  # as the crop service stores them, with the pending TTL
+        store.put_scan_image(part.scan_id, part.view, b"\xff\xd8\xff" + part.view.encode(), ttl_s=900)
+    with Consumer(stack.kafka_bootstrap, [topics.alerts], group_id=None) as tail:
+        _publish(producer, topics.detections, [*threat, clean])
+        got = drain(tail, lambda rs: any(r.meta(Alert).lane_id == lane for r in rs), settle_s=0.3)
+    (alert,) = [a for a in (r.meta(Alert) for r in got) if a.lane_id == lane]
+    assert alert.views == ("top", "side") and settings.scan_retention_s == 172_800
+    until(lambda: store.is_done(clean.scan_id), what="the clean scan's outcome")
+    for view in ("top", "side"):
+        assert 172_790 < store.client.ttl(f"lw:scan:{alert.scan_id}:{view}") <= 172_800
+    assert 0 < store.client.ttl(f"lw:scan:{clean.scan_id}:top") <= 900  # no alert: left to expire
+    assert store.scan_image(alert.scan_id, "side") == b"\xff\xd8\xffside"
 
 
 def test_a_scan_waiting_for_regions_holds_back_commits(stack, store):

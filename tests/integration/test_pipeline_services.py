@@ -61,6 +61,12 @@ def test_every_scan_reaches_an_outcome_with_boxes_in_frame_pixels(pipe, store, s
     assert all(sent) and all(store.lane(lane).state == "active" for lane in lanes)  # ingest marks lanes seen
     until(lambda: all(store.is_done(m.scan_id) for m in sent), timeout_s=60, what="every scan's outcome")
     assert sum(store.lane(lane).counters["scans"] for lane in lanes) == 6
+    for m in sent:  # each scan's image, as the operators' browser gets it; kept for long where it raised an alert
+        shown = cv2.imdecode(np.frombuffer(store.scan_image(m.scan_id), np.uint8), cv2.IMREAD_COLOR)
+        assert shown.shape == (240, 320, 3)
+        key, alerted = f"lw:scan:{m.scan_id}:top", store.client.get(f"lw:dedup:{m.scan_id}") != b"clear"
+        until(lambda k=key, a=alerted: (store.client.ttl(k) > 900) == a and store.client.ttl(k) > 0, timeout_s=5,
+              what="the image's TTL: long once its alert kept it")
 
     with Consumer(stack.kafka_bootstrap, [topics.cropped, topics.detections], group_id=None) as tail:
         # every outcome is recorded, so every region and its detections are on the topics already

@@ -4,7 +4,8 @@ import uuid
 
 import pytest
 
-from tests.pipeline.state_contract import CHECKS, check_outcomes_count_once_per_scan
+from pipeline.messages import make_scan_id
+from tests.pipeline.state_contract import CHECKS, NOW, _lane, check_outcomes_count_once_per_scan, check_scan_images_are_stored_and_kept
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +26,19 @@ def test_blobs_get_their_ttl(store):
     assert 0 < store.client.pttl(f"lw:blob:{key}") <= 5000
 
 
+def test_scan_images_get_the_pending_ttl_then_the_kept_one(store):
+    scan_id = check_scan_images_are_stored_and_kept(store)  # both views kept for 600 s
+    for view in ("top", "side"):
+        assert 590 < store.client.ttl(f"lw:scan:{scan_id}:{view}") <= 600
+    store.put_scan_image(scan_id, "top", b"redelivered", ttl_s=30)  # NX: the kept TTL stands
+    assert store.client.ttl(f"lw:scan:{scan_id}:top") > 590 and store.scan_image(scan_id) != b"redelivered"
+    one = make_scan_id(_lane(), 7, NOW)
+    store.put_scan_image(one, "side", b"\xff\xd8\xff", ttl_s=30)
+    assert 0 < store.client.ttl(f"lw:scan:{one}:side") <= 30
+    assert store.keep_scan(one, ttl_s=172_800) == 1 and store.client.ttl(f"lw:scan:{one}:top") == -2  # no top view
+    assert 172_790 < store.client.ttl(f"lw:scan:{one}:side") <= 172_800
+
+
 def test_the_keys_written_are_the_documented_ones(store):
     from datetime import UTC, datetime
 
@@ -37,7 +51,8 @@ def test_the_keys_written_are_the_documented_ones(store):
     store.record_outcome(scan_id=alert.scan_id, lane_id=lane, at=datetime.now(UTC), alert=alert)
     store.decide(Ack(alert_id=alert.alert_id, lane_id=lane, decision="escalate", operator="op", at=datetime.now(UTC)))
     blob = store.put_blob(b"x" * 10, ttl_s=60)
-    fill = {"lane": lane, "alert_id": alert.alert_id, "scan_id": alert.scan_id, "key": blob}
+    store.put_scan_image(alert.scan_id, "top", b"\xff\xd8\xff", ttl_s=60)
+    fill = {"lane": lane, "alert_id": alert.alert_id, "scan_id": alert.scan_id, "key": blob, "view": "top"}
     written = {k.decode() for k in store.client.scan_iter(match="lw:*")} & {
         t.format(**fill) for t in KEYS.values()} | {KEYS["lanes"]}
     mine = {k.decode() for k in store.client.scan_iter(match=f"lw:*{lane}*")} | {

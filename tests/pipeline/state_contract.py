@@ -38,7 +38,8 @@ def check_outcomes_count_once_per_scan(store):
     assert not store.record_outcome(scan_id=clean[0], lane_id=lane, at=NOW)
     assert not store.record_outcome(scan_id=threat.scan_id, lane_id=lane, at=NOW, alert=threat)
     status = store.lane(lane, now=NOW)
-    assert status.counters == {"scans": 4, "threats": 1, "clears": 3, "acked": 0, "cleared": 0, "escalated": 0}
+    assert status.counters == {"scans": 4, "threats": 1, "clears": 3, "acked": 0, "cleared": 0, "escalated": 0, "searched": 0,
+                               "unknown": 0}
     assert status.open_alerts == (threat.alert_id,) and status.last_scan == threat.scan_id
     assert store.is_done(threat.scan_id) and not store.is_done(make_scan_id(lane, 99, NOW))
     with pytest.raises(ValueError, match="not"):
@@ -99,5 +100,33 @@ def check_claim_check_blobs_expire(store):
     return key
 
 
+def check_search_closes_an_alert_and_unknown_keeps_it_open(store):
+    lane = _lane()
+    unsure, searched = _alert(lane, 1), _alert(lane, 2)
+    for alert in (unsure, searched):
+        store.record_outcome(scan_id=alert.scan_id, lane_id=lane, at=NOW, alert=alert)
+    assert store.decide(Ack(alert_id=unsure.alert_id, lane_id=lane, decision="unknown", operator="op1", at=NOW))
+    assert store.decide(Ack(alert_id=searched.alert_id, lane_id=lane, decision="search", operator="op1", at=NOW))
+    assert (store.alert(unsure.alert_id).state, store.alert(searched.alert_id).state) == ("unknown", "searched")
+    status = store.lane(lane)
+    assert status.open_alerts == (unsure.alert_id,)
+    assert (status.counters["searched"], status.counters["unknown"], status.counters["acked"]) == (1, 1, 0)
+
+
+def check_scan_images_are_stored_and_kept(store):
+    """Returns the scan id (both views stored, kept for 600 s), for store-specific checks."""
+    scan_id = make_scan_id(_lane(), 0, NOW)
+    top, side = b"\xff\xd8\xff top" + uuid.uuid4().bytes, b"\x89PNG side" + uuid.uuid4().bytes
+    store.put_scan_image(scan_id, "top", top, ttl_s=30)
+    assert store.scan_image(scan_id) == top and store.scan_image(scan_id, "side") is None
+    store.put_scan_image(scan_id, "side", side, ttl_s=30)
+    store.put_scan_image(scan_id, "top", b"redelivered", ttl_s=30)  # a redelivered scan changes nothing
+    assert (store.scan_image(scan_id, "top"), store.scan_image(scan_id, "side")) == (top, side)
+    assert store.keep_scan(scan_id, ttl_s=600) == 2
+    assert store.keep_scan(make_scan_id(_lane(), 1, NOW), ttl_s=600) == 0  # nothing stored: nothing kept
+    return scan_id
+
+
 CHECKS = [check_is_a_lane_state_store, check_outcomes_count_once_per_scan, check_status_follows_last_seen,
-          check_alert_record_and_decision_history, check_claim_check_blobs_expire]
+          check_alert_record_and_decision_history, check_claim_check_blobs_expire,
+          check_search_closes_an_alert_and_unknown_keeps_it_open, check_scan_images_are_stored_and_kept]

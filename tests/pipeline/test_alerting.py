@@ -65,6 +65,13 @@ def test_build_alert_takes_the_worst_severity_and_lists_classes_once():
         build_alert([_part(0), _part(1)], AlertPolicy(), created_at=NOW)
 
 
+def test_build_alert_names_the_scans_views_top_first_even_those_without_a_find():
+    side = _part(view="side", view_count=2, dets=[_det("gun", 0.9, 10, 10, 50, 50)])
+    top = _part(view="top", view_count=2)  # nothing found in the top view: its image is still worth showing
+    assert build_alert([side, top], AlertPolicy(), created_at=NOW).views == ("top", "side")
+    assert build_alert([side], AlertPolicy(), created_at=NOW).views == ("side",)
+
+
 def test_policy_loads_from_json_text_and_files(tmp_path):
     text = '{"rules": {"knife": {"threshold": 0.2, "severity": "high"}}, "iou_threshold": 0.4}'
     assert AlertPolicy.load(text).rules["knife"].threshold == 0.2

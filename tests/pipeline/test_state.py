@@ -2,9 +2,10 @@
 tests/integration/test_redis_state.py, and on the in-memory store in test_memory_state.py."""
 
 import re
+from typing import get_args
 
 import pipeline.state as state
-from pipeline.messages import LANE_PATTERN
+from pipeline.messages import LANE_PATTERN, Decision
 
 
 def test_keys_are_namespaced_and_lane_ids_cannot_break_them():
@@ -16,4 +17,4 @@ def test_keys_are_namespaced_and_lane_ids_cannot_break_them():
 
 def test_every_decision_has_a_counter():
     assert {counter for _, counter, _ in state._DECISIONS.values()} <= set(state.COUNTERS)
-    assert set(state._DECISIONS) == {"ack", "clear", "escalate"}
+    assert set(state._DECISIONS) == {"ack", "clear", "escalate", "search", "unknown"} == set(get_args(Decision))

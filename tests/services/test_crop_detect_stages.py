@@ -10,6 +10,7 @@ from pipeline.codec import BadPayload, decode_scan, encode_dual, encode_rgb
 from pipeline.crop import CropRegion, no_crop
 from pipeline.kafka import Inbound
 from pipeline.messages import Box, CroppedRegion, Detections, RawScan, Rejected, encode_meta, make_scan_id
+from pipeline.state import MemoryLaneStateStore
 from services.crop import CropStage
 from services.detect import DetectStage
 from services.runner import Topics
@@ -36,7 +37,7 @@ def _two_bags(frame):
 
 def test_crop_publishes_one_record_per_region_in_the_scan_form():
     rgb = np.random.default_rng(0).integers(0, 255, (100, 160, 3), np.uint8)
-    stage = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20)
+    stage = CropStage(MemoryLaneStateStore(), T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20)
     (outs,) = stage.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
     assert [o.topic for o in outs] == [T.cropped, T.cropped]
     second = outs[1].message
@@ -50,7 +51,7 @@ def test_crop_publishes_one_record_per_region_in_the_scan_form():
 def test_crop_keeps_dual_energy_scans_dual_and_marks_whole_frames():
     high = np.random.default_rng(1).integers(1000, 60000, (50, 70), np.uint16)
     low = np.random.default_rng(2).integers(1000, 60000, (50, 70), np.uint16)
-    stage = CropStage(None, T, cropper=no_crop, mode="rgb", method="none", max_payload_bytes=2**20)
+    stage = CropStage(MemoryLaneStateStore(), T, cropper=no_crop, mode="rgb", method="none", max_payload_bytes=2**20)
     (outs,) = stage.handle([_record(T.raw, _raw("dual-png16", 70, 50), encode_dual(high, low))])
     (only,) = outs
     assert only.message.format == "dual-png16" and only.message.method == "full-frame"
@@ -59,7 +60,7 @@ def test_crop_keeps_dual_energy_scans_dual_and_marks_whole_frames():
 
 def test_crop_rejects_corrupt_oversized_and_mislabelled_scans():
     good = encode_rgb(np.zeros((40, 40, 3), np.uint8))
-    stage = CropStage(None, T, cropper=no_crop, mode="rgb", method="none", max_payload_bytes=len(good) + 10)
+    stage = CropStage(MemoryLaneStateStore(), T, cropper=no_crop, mode="rgb", method="none", max_payload_bytes=len(good) + 10)
     big = encode_rgb(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8))
     corrupt = good[:60] + bytes(len(good) - 72) + good[-12:]  # header and IEND intact, pixels garbage
     results = stage.handle([
@@ -132,7 +133,7 @@ def test_crop_canvas_output_packs_a_scans_bags_on_the_detectors_input():
     rgb = np.full((100, 160, 3), 255, np.uint8)
     rgb[:, :80], rgb[10:90, 80:] = (200, 100, 0), (0, 0, 200)  # the two bags _two_bags finds
     spec = CanvasLayout(size=64, input_format="rgb", max_zoom=4.0, packed=True)
-    stage = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20, canvas=spec)
+    stage = CropStage(MemoryLaneStateStore(), T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20, canvas=spec)
     ((out,),) = stage.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
     m = out.message
     assert (m.format, m.width, m.height, m.input_format, m.region_count) == ("canvas-u8", 64, 64, "rgb", 1)
@@ -146,10 +147,39 @@ def test_crop_canvas_output_packs_a_scans_bags_on_the_detectors_input():
     first = m.placements[0]
     gap_x = int(first.dx + (first.box.x2 - first.box.x1) * first.scale) + 2  # the belt left between packed bags
     assert tuple(canvas[32, gap_x]) == (255, 255, 255)
-    separate = CropStage(None, T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20,
+    separate = CropStage(MemoryLaneStateStore(), T, cropper=_two_bags, mode="rgb", method="tdc", max_payload_bytes=2**20,
                          canvas=spec.replace(packed=False))
     (outs,) = separate.handle([_record(T.raw, _raw("rgb-png", 160, 100), encode_rgb(rgb))])
     assert [o.message.region_count for o in outs] == [2, 2] and [len(o.message.placements) for o in outs] == [1, 1]
+
+
+def test_a_dual_energy_models_crop_stage_still_keeps_the_pseudo_colour_image():
+    import cv2
+
+    from pipeline.canvas import CanvasLayout
+    from pipeline.codec import decode_canvas
+    from pipeline.dual_energy import to_three_channel
+    from pipeline.xray.screen import render_raw
+
+    high = np.tile(np.linspace(50_000, 8_000, 90), (60, 1)).astype(np.uint16)
+    low = (high * 0.6).astype(np.uint16)
+    store = MemoryLaneStateStore()
+    spec = CanvasLayout(size=96, input_format="dual", max_zoom=1.0, trim=None)
+    stage = CropStage(store, T, cropper=no_crop, mode="dual", method="none", max_payload_bytes=2**20, canvas=spec)
+    meta = _raw("dual-png16", 90, 60)
+    ((out,),) = stage.handle([_record(T.raw, meta, encode_dual(high, low))])
+    # the detector gets the dual-energy form, the operators the scanner's screen
+    canvas, (p,) = decode_canvas(out.payload), out.message.placements
+    x, y = 30, 20  # a frame pixel, and where its placement puts it on the canvas
+    on_canvas = canvas[int((y - p.box.y1) * p.scale + p.dy), int((x - p.box.x1) * p.scale + p.dx)]
+    assert out.message.input_format == "dual"
+    assert np.abs(on_canvas.astype(int) - to_three_channel(high, low)[y, x]).max() <= 2
+    shown = cv2.cvtColor(cv2.imdecode(np.frombuffer(store.scan_image(meta.scan_id), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert shown.shape == (60, 90, 3) and np.abs(shown.astype(int) - render_raw(high, low).astype(int)).mean() < 2.0
+    # a pseudo-colour scan cannot feed a dual-energy model: dead-lettered, and no image kept for an alert that cannot come
+    rgb_meta = _raw("rgb-png", 90, 60, seq=1)
+    (rejected,) = stage.handle([_record(T.raw, rgb_meta, encode_rgb(np.zeros((60, 90, 3), np.uint8)))])
+    assert isinstance(rejected, Rejected) and store.scan_image(rgb_meta.scan_id) is None
 
 
 def test_detect_reads_canvases_in_place_and_maps_boxes_through_their_placements():

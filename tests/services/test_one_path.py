@@ -11,6 +11,7 @@ from pipeline.alerting import AlertPolicy, ClassRule, merge_detections
 from pipeline.codec import encode_rgb
 from pipeline.kafka import Inbound
 from pipeline.messages import RawScan, encode_meta, make_scan_id
+from pipeline.state import MemoryLaneStateStore
 from services.cli import main
 from services.crop import CropSettings
 from services.crop import make_stage as crop_stage
@@ -32,7 +33,7 @@ def _record(topic, meta, value):
 def _pipeline_boxes(rgb: np.ndarray) -> set:
     """The scan through the crop, detect and alert stages' own code, on in-memory records."""
     topics = Topics()
-    crop = crop_stage(CropSettings(weights=DEFAULT_WEIGHTS))(None, topics)
+    crop = crop_stage(CropSettings(weights=DEFAULT_WEIGHTS))(MemoryLaneStateStore(), topics)
     detect = detect_stage(DetectSettings(weights=DEFAULT_WEIGHTS, conf_threshold=CONF, iou_threshold=IOU, threads=1))(
         None, topics)
     h, w = rgb.shape[:2]

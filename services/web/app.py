@@ -1,0 +1,300 @@
+"""The operator's web console: login, the shared queue, the review screen, live events, the supervisor page.
+
+A Starlette app over a `Desk` (Redis). Pages are plain HTML and JavaScript served from this package (no
+front-end build step, nothing fetched from the network at run time). State changes are POSTs that carry
+the session's CSRF token in `X-CSRF-Token`; the session cookie is HttpOnly and SameSite=Strict. Live
+updates are server-sent events whose ids are the Redis stream's, so a browser that reconnects with
+`Last-Event-ID` is sent what it missed.
+
+`serve` runs it with its two helpers: the feeder (a consumer of `lanewatch.alerts` in the group
+`lanewatch-console-web`, putting each alert in the queue with its lane's deadline) and the sweeper (every
+scan past its deadline becomes UNKNOWN: an `unknown` decision on `lanewatch.alerts.acks`, escalated to
+supervisors, counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from pipeline.messages import Ack, Alert
+from services.web.desk import Desk, Session
+
+__all__ = ["COOKIE", "REASONS", "Console", "create_app"]
+
+log = logging.getLogger(__name__)
+
+COOKIE = "lw_session"
+REASONS = {
+    "clear": ("benign-explained", "no-threat-visible", "detector-false-alarm"),
+    "search": ("threat-visible", "cannot-see-through", "suspicious-shape", "dense-object"),
+    "escalate": ("need-second-opinion", "possible-ied", "image-quality"),
+}
+
+
+def _page(name: str) -> str:
+    return resources.files("services.web").joinpath("pages", name).read_text(encoding="utf-8")
+
+
+class Console:
+    """What the routes need: the desk, where decisions go, where scan images come from."""
+
+    def __init__(self, desk: Desk, send_ack: Callable[[Ack], None], scan_image: Callable[[str, str], bytes | None],
+                 *, model_version: str = "", secure_cookie: bool = False) -> None:
+        self.desk, self.send_ack, self.scan_image = desk, send_ack, scan_image
+        self.model_version, self.secure_cookie = model_version, secure_cookie
+        self.unknown_total = 0
+        self.closing = False  # set on shutdown: event streams end instead of waiting to be cancelled
+
+    def session(self, request: Request) -> Session | None:
+        return self.desk.session(request.cookies.get(COOKIE))
+
+    def timeout_due(self) -> list[dict[str, Any]]:
+        """The sweeper's step: time out what is due and send each one's UNKNOWN decision on."""
+        due = self.desk.expire_due()
+        for item in due:
+            alert = item["alert"]
+            self.send_ack(Ack(alert_id=alert["alert_id"], lane_id=alert["lane_id"], decision="unknown", operator="deadline",
+                              at=datetime.now(UTC), note="no decision before the deadline: UNKNOWN, escalated to supervisors"))
+            self.unknown_total += 1
+        return due
+
+
+def create_app(console: Console) -> Starlette:
+    desk = console.desk
+
+    def need(request: Request, role: str = "screener", *, csrf: bool = False) -> Session | Response:
+        s = console.session(request)
+        if s is None:
+            return JSONResponse({"error": "log in first"}, status_code=401)
+        if not s.at_least(role):
+            return JSONResponse({"error": f"{role}s only"}, status_code=403)
+        if csrf and request.headers.get("x-csrf-token") != s.csrf:
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        return s
+
+    async def index(request: Request) -> Response:
+        return RedirectResponse("/console" if console.session(request) else "/login", status_code=303)
+
+    async def login_page(request: Request, message: str = "", status: int = 200) -> Response:
+        html = _page("login.html").replace("{{message}}", escape(message))
+        return HTMLResponse(html, status_code=status)
+
+    async def login(request: Request) -> Response:
+        # an urlencoded form of two fields: parsed here rather than with python-multipart
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        client = request.client.host if request.client else "-"
+        try:
+            s = await run_in_threadpool(desk.login, form.get("user", ""), form.get("password", ""), client=client)
+        except PermissionError as err:
+            return await login_page(request, str(err), 429)
+        if s is None:
+            return await login_page(request, "wrong user name or password", 401)
+        response = RedirectResponse("/console", status_code=303)
+        response.set_cookie(COOKIE, s.token, httponly=True, samesite="strict", secure=console.secure_cookie,
+                            max_age=desk.session_s, path="/")
+        return response
+
+    async def logout(request: Request) -> Response:
+        s = need(request, csrf=True)
+        if isinstance(s, Response):
+            return s
+        desk.logout(s.token)
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    async def console_page(request: Request) -> Response:
+        s = console.session(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        html = (_page("console.html").replace("{{csrf}}", s.csrf).replace("{{user}}", escape(s.user))
+                .replace("{{role}}", s.role).replace("{{reasons}}", json.dumps(REASONS)))
+        return HTMLResponse(html)
+
+    async def supervisor_page(request: Request) -> Response:
+        s = console.session(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        if not s.at_least("supervisor"):
+            return HTMLResponse("<h1>403</h1><p>supervisors only</p>", status_code=403)
+        figures = await run_in_threadpool(desk.operator_figures)
+        audit = await run_in_threadpool(desk.audit_log, 200)
+        rows = "".join(f"<tr><td>{escape(u)}</td><td>{f['decisions']}</td><td>{f['mean_decision_s'] or '-'}</td>"
+                       f"<td>{f['timeouts']}</td></tr>" for u, f in sorted(figures.items()))
+        log_rows = "".join(
+            f"<tr><td>{datetime.fromtimestamp(int(e['at']) / 1000, UTC):%H:%M:%S}</td><td>{escape(e['user'])}</td>"
+            f"<td>{escape(e['action'])}</td><td>{escape(e.get('alert_id', ''))}</td>"
+            f"<td>{escape(e.get('decision', ''))} {escape(e.get('reason', ''))}</td></tr>" for e in audit)
+        unknown = [i for i in await run_in_threadpool(_recent_unknown, desk)]
+        unknown_rows = "".join(f"<tr><td>{escape(i['alert_id'])}</td><td>{escape(i['alert']['lane_id'])}</td>"
+                               f"<td>{escape(i.get('claimed_by', '-'))}</td></tr>" for i in unknown)
+        html = (_page("supervisor.html").replace("{{user}}", escape(s.user)).replace("{{figures}}", rows)
+                .replace("{{audit}}", log_rows).replace("{{unknown}}", unknown_rows)
+                .replace("{{unknown_total}}", str(console.unknown_total)))
+        return HTMLResponse(html)
+
+    async def api_queue(request: Request) -> Response:
+        s = need(request)
+        if isinstance(s, Response):
+            return s
+        last = await run_in_threadpool(desk.last_event_id)
+        items = await run_in_threadpool(desk.queue)
+        return JSONResponse({"items": items, "last_event_id": last, "user": s.user, "role": s.role})
+
+    async def api_next(request: Request) -> Response:
+        s = need(request, csrf=True)
+        if isinstance(s, Response):
+            return s
+        item = await run_in_threadpool(desk.claim_next, s.user)
+        return JSONResponse({"item": item})
+
+    async def api_claim(request: Request) -> Response:
+        s = need(request, csrf=True)
+        if isinstance(s, Response):
+            return s
+        try:
+            item = await run_in_threadpool(desk.claim, request.path_params["alert_id"], s.user)
+        except LookupError as err:
+            return JSONResponse({"error": str(err)}, status_code=404)
+        except PermissionError as err:
+            return JSONResponse({"error": str(err)}, status_code=409)
+        return JSONResponse({"item": item})
+
+    async def api_decide(request: Request) -> Response:
+        s = need(request, csrf=True)
+        if isinstance(s, Response):
+            return s
+        alert_id = request.path_params["alert_id"]
+        try:
+            body = await request.json()
+            verdict, reason, note = str(body["decision"]), str(body.get("reason", "")), str(body.get("note", ""))[:500]
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": 'send JSON {"decision": "clear|search|escalate", "reason": ..., "note": ...}'},
+                                status_code=400)
+        if verdict not in REASONS or reason not in REASONS[verdict]:
+            return JSONResponse({"error": f"decision one of {', '.join(REASONS)} with a reason code of it"}, status_code=400)
+        try:
+            item = await run_in_threadpool(desk.decide, alert_id, s.user, verdict, reason=reason, note=note)
+        except LookupError as err:
+            return JSONResponse({"error": str(err)}, status_code=404)
+        except PermissionError as err:
+            return JSONResponse({"error": str(err)}, status_code=409)
+        alert = item["alert"]
+        text = f"{reason}" + (f": {note}" if note else "")
+        if verdict == "search":  # where the search officer should look
+            text += " | look at: " + "; ".join(f"{d['label']} {d.get('view') or 'top'} {[round(v) for v in _xyxy(d)]}"
+                                                for d in alert["detections"])
+        ack = Ack(alert_id=alert_id, lane_id=alert["lane_id"], decision=verdict, operator=s.user, at=datetime.now(UTC),
+                  note=text[:1000])
+        try:
+            await run_in_threadpool(console.send_ack, ack)
+        except Exception as err:  # the broker did not take it: the scan goes back to this operator
+            await run_in_threadpool(desk.undo, alert_id, s.user)
+            log.error("decision not sent: %s", err)
+            return JSONResponse({"error": f"decision not sent, try again: {err}"}, status_code=503)
+        return JSONResponse({"item": item})
+
+    async def api_image(request: Request) -> Response:
+        s = need(request)
+        if isinstance(s, Response):
+            return s
+        item = await run_in_threadpool(desk.item, request.path_params["alert_id"])
+        if item is None:
+            return PlainTextResponse("no such alert", status_code=404)
+        view = request.query_params.get("view", "top")
+        data = await run_in_threadpool(console.scan_image, item["alert"]["scan_id"], view)
+        if data is None:
+            return PlainTextResponse("the scan's image is no longer kept", status_code=404)
+        digest = hashlib.sha256(data).hexdigest()
+        await run_in_threadpool(desk.audit, s.user, "view", alert_id=item["alert_id"], view=view, image_sha256=digest,
+                                model=console.model_version)
+        kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+        return Response(data, media_type=kind, headers={"Cache-Control": "private, no-store", "X-Image-SHA256": digest})
+
+    async def api_events(request: Request) -> Response:
+        s = need(request)
+        if isinstance(s, Response):
+            return s
+        last = request.headers.get("last-event-id") or request.query_params.get("last") or "$"
+        if last == "$":
+            last = await run_in_threadpool(desk.last_event_id)
+
+        async def stream():
+            nonlocal last
+            yield "retry: 1000\n\n"
+            while not console.closing and not await request.is_disconnected():
+                events = await run_in_threadpool(desk.events_after, last, block_ms=1000)
+                if not events:
+                    yield ": keep-alive\n\n"
+                for event_id, kind, data in events:
+                    last = event_id
+                    yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+                await asyncio.sleep(0)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def healthz(request: Request) -> Response:
+        ok = await run_in_threadpool(lambda: bool(desk.r.ping()))
+        return JSONResponse({"ok": ok, "unknown_total": console.unknown_total}, status_code=200 if ok else 503)
+
+    routes = [
+        Route("/", index), Route("/login", login_page, methods=["GET"]), Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]), Route("/console", console_page),
+        Route("/supervisor", supervisor_page), Route("/api/queue", api_queue), Route("/api/next", api_next, methods=["POST"]),
+        Route("/api/alerts/{alert_id}/claim", api_claim, methods=["POST"]),
+        Route("/api/alerts/{alert_id}/decision", api_decide, methods=["POST"]),
+        Route("/api/alerts/{alert_id}/image", api_image), Route("/api/events", api_events), Route("/healthz", healthz),
+    ]
+    return Starlette(routes=routes)
+
+
+def _xyxy(detection: dict) -> list[float]:
+    b = detection["box"]
+    return [b["x1"], b["y1"], b["x2"], b["y2"]]
+
+
+def _recent_unknown(desk: Desk) -> list[dict[str, Any]]:
+    """Scans timed out as UNKNOWN, from the audit log (newest first), for the supervisor page."""
+    ids = [e["alert_id"] for e in desk.audit_log(2000) if e["action"] == "unknown"][:50]
+    return [item for a in ids if (item := desk.item(a)) is not None]
+
+
+def feed(console: Console, consumer, stop: threading.Event, *, deadline_s: Callable[[str], float]) -> None:
+    """The feeder: alerts from the topic into the queue (idempotent), committed once queued."""
+    while not stop.is_set():
+        batch = consumer.poll_batch(timeout_ms=200)
+        for record in batch:
+            try:
+                alert = record.meta(Alert)
+            except ValueError as err:
+                log.warning("unreadable alert at %s[%d]@%d: %s", record.topic, record.partition, record.offset, err)
+                continue
+            console.desk.enqueue(alert, deadline_s=deadline_s(alert.lane_id))
+        if batch:
+            consumer.commit(batch)
+
+
+def sweep(console: Console, stop: threading.Event, *, every_s: float = 0.5) -> None:
+    """The sweeper: scans past their deadline become UNKNOWN."""
+    while not stop.wait(every_s):
+        try:
+            console.timeout_due()
+        except Exception:  # keep sweeping: Redis or the broker may be back on the next round
+            log.exception("deadline sweep failed")
