@@ -13,6 +13,7 @@ Key layout (the one place it is written down; `KEYS` below is the same table in 
 | `lw:dedup:{scan_id}`           | string | a recorded scan's outcome (`clear` or its alert id); TTL  |
 | `lw:blob:{key}`                | string | a claim-check payload (bytes), key = its content hash; TTL |
 | `lw:scan:{scan_id}:{view}`     | string | a scan view as operators see it (PNG or JPEG bytes); TTL: short, longer once an alert keeps its `top`/`side` |
+| `lw:outcomes`                  | stream | every recorded outcome: `scan`, `lane`, `outcome` (clear/threat), `alert` (its id or ""); the newest ~10,000 |
 
 A lane's state (active/idle/offline) is not stored: it follows from `last_seen` when read.
 Recording an outcome (dedup key, counters, last scan, alert record, open set) is one Lua
@@ -46,6 +47,7 @@ KEYS = {
     "history": "lw:alert:{alert_id}:history",
     "dedup": "lw:dedup:{scan_id}",
     "blob": "lw:blob:{key}",
+    "outcomes": "lw:outcomes",
     "scan": "lw:scan:{scan_id}:{view}",
 }
 COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown")
@@ -56,7 +58,7 @@ _DECISIONS = {
     "search": ("searched", "searched", True), "unknown": ("unknown", "unknown", False),
 }
 
-# KEYS: dedup, status, counters, lanes, open, alert
+# KEYS: dedup, status, counters, lanes, open, alert, outcomes
 # ARGV: lane, scan_id, at (epoch s), dedup ttl, record ttl, alert id ("" when clear), alert JSON
 _RECORD_OUTCOME = """
 local outcome = ARGV[6] ~= '' and ARGV[6] or 'clear'
@@ -73,6 +75,8 @@ if ARGV[6] ~= '' then
 else
   redis.call('HINCRBY', KEYS[3], 'clears', 1)
 end
+-- what the web console's review-all lanes and threat image projection read, in recording order
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', 10000, '*', 'scan', ARGV[2], 'lane', ARGV[1], 'outcome', kind, 'alert', ARGV[6])
 -- redelivered or late scans must not move the lane's clock backwards
 local seen = tonumber(redis.call('HGET', KEYS[2], 'last_seen') or '0')
 if tonumber(ARGV[3]) >= seen then
@@ -200,7 +204,7 @@ class RedisLaneStateStore:
         alert_id = "" if alert is None else alert.alert_id
         keys = [
             KEYS["dedup"].format(scan_id=scan_id), *self._lane_keys(lane_id, "status", "counters"), KEYS["lanes"],
-            KEYS["open"].format(lane=lane_id), KEYS["alert"].format(alert_id=alert_id or "-"),
+            KEYS["open"].format(lane=lane_id), KEYS["alert"].format(alert_id=alert_id or "-"), KEYS["outcomes"],
         ]
         args = [lane_id, scan_id, _epoch(at), self.dedup_ttl_s, self.record_ttl_s, alert_id,
                 "" if alert is None else alert.model_dump_json(exclude_none=True)]

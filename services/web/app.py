@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from pipeline.messages import Ack, Alert
-from services.web.desk import Desk, Session
+from services.web.desk import MODES, Desk, Session
 
 __all__ = ["COOKIE", "REASONS", "Console", "create_app"]
 
@@ -55,11 +55,31 @@ class Console:
     """What the routes need: the desk, where decisions go, where scan images come from."""
 
     def __init__(self, desk: Desk, send_ack: Callable[[Ack], None], scan_image: Callable[[str, str], bytes | None],
-                 *, model_version: str = "", secure_cookie: bool = False) -> None:
-        self.desk, self.send_ack, self.scan_image = desk, send_ack, scan_image
+                 *, model_version: str = "", secure_cookie: bool = False, lanes: Callable[[], list] | None = None) -> None:
+        self.desk, self.send_ack, self.scan_image, self.lanes = desk, send_ack, scan_image, lanes
         self.model_version, self.secure_cookie = model_version, secure_cookie
         self.unknown_total = 0
         self.closing = False  # set on shutdown: event streams end instead of waiting to be cancelled
+
+    def lane_board(self) -> list[dict[str, Any]]:
+        """Each lane: status and counters (Redis), scans in the last minute, open alerts, queue, who holds its scans,
+        mean decision time, review mode and TIP rate."""
+        lanes = self.lanes() if self.lanes is not None else []
+        queue = self.desk.queue()
+        per_minute = self.desk.scans_last_minute()
+        times = self.desk.decision_times()
+        board = []
+        for lane in lanes:
+            mine = [i for i in queue if i["alert"]["lane_id"] == lane.lane_id]
+            spent = times.get(lane.lane_id, [])
+            board.append({
+                "lane_id": lane.lane_id, "state": lane.state, "counters": lane.counters,
+                "open_alerts": len(lane.open_alerts), "scans_per_minute": per_minute.get(lane.lane_id, 0),
+                "queued": len(mine), "operators": sorted({i["claimed_by"] for i in mine if i.get("claimed_by")}),
+                "mean_decision_s": round(sum(spent) / len(spent), 1) if spent else None,
+                **self.desk.lane_settings(lane.lane_id),
+            })
+        return board
 
     def session(self, request: Request) -> Session | None:
         return self.desk.session(request.cookies.get(COOKIE))
@@ -135,8 +155,9 @@ def create_app(console: Console) -> Starlette:
             return HTMLResponse("<h1>403</h1><p>supervisors only</p>", status_code=403)
         figures = await run_in_threadpool(desk.operator_figures)
         audit = await run_in_threadpool(desk.audit_log, 200)
-        rows = "".join(f"<tr><td>{escape(u)}</td><td>{f['decisions']}</td><td>{f['mean_decision_s'] or '-'}</td>"
-                       f"<td>{f['timeouts']}</td></tr>" for u, f in sorted(figures.items()))
+        rows = "".join(_operator_row(u, f) for u, f in sorted(figures.items()))
+        board = await run_in_threadpool(console.lane_board)
+        lane_rows = "".join(_lane_row(b) for b in board)
         log_rows = "".join(
             f"<tr><td>{datetime.fromtimestamp(int(e['at']) / 1000, UTC):%H:%M:%S}</td><td>{escape(e['user'])}</td>"
             f"<td>{escape(e['action'])}</td><td>{escape(e.get('alert_id', ''))}</td>"
@@ -146,7 +167,8 @@ def create_app(console: Console) -> Starlette:
                                f"<td>{escape(i.get('claimed_by', '-'))}</td></tr>" for i in unknown)
         html = (_page("supervisor.html").replace("{{user}}", escape(s.user)).replace("{{figures}}", rows)
                 .replace("{{audit}}", log_rows).replace("{{unknown}}", unknown_rows)
-                .replace("{{unknown_total}}", str(console.unknown_total)))
+                .replace("{{unknown_total}}", str(console.unknown_total)).replace("{{lanes}}", lane_rows)
+                .replace("{{csrf}}", s.csrf))
         return HTMLResponse(html)
 
     async def api_queue(request: Request) -> Response:
@@ -195,6 +217,9 @@ def create_app(console: Console) -> Starlette:
             return JSONResponse({"error": str(err)}, status_code=404)
         except PermissionError as err:
             return JSONResponse({"error": str(err)}, status_code=409)
+        if await run_in_threadpool(desk.source, alert_id) != "alert":
+            # a TIP never leaves the console; a clean scan of a review-all lane has no alert to answer
+            return JSONResponse({"item": item})
         alert = item["alert"]
         text = f"{reason}" + (f": {note}" if note else "")
         if verdict == "search":  # where the search officer should look
@@ -218,7 +243,9 @@ def create_app(console: Console) -> Starlette:
         if item is None:
             return PlainTextResponse("no such alert", status_code=404)
         view = request.query_params.get("view", "top")
-        data = await run_in_threadpool(console.scan_image, item["alert"]["scan_id"], view)
+        data = await run_in_threadpool(desk.image, item["alert_id"])  # a TIP shows its projection
+        if data is None:
+            data = await run_in_threadpool(console.scan_image, item["alert"]["scan_id"], view)
         if data is None:
             return PlainTextResponse("the scan's image is no longer kept", status_code=404)
         digest = hashlib.sha256(data).hexdigest()
@@ -250,6 +277,26 @@ def create_app(console: Console) -> Starlette:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
+    async def api_lanes(request: Request) -> Response:
+        s = need(request)
+        if isinstance(s, Response):
+            return s
+        return JSONResponse({"lanes": await run_in_threadpool(console.lane_board)})
+
+    async def api_set_lane(request: Request) -> Response:
+        s = need(request, "supervisor", csrf=True)
+        if isinstance(s, Response):
+            return s
+        try:
+            body = await request.json()
+            mode = body.get("mode")
+            rate = None if body.get("tip_rate") in (None, "") else float(body["tip_rate"])
+            settings = await run_in_threadpool(lambda: desk.set_lane(request.path_params["lane"], mode=mode, tip_rate=rate,
+                                                                     by=s.user))
+        except (ValueError, TypeError, AttributeError) as err:
+            return JSONResponse({"error": str(err)}, status_code=400)
+        return JSONResponse(settings)
+
     async def healthz(request: Request) -> Response:
         ok = await run_in_threadpool(lambda: bool(desk.r.ping()))
         return JSONResponse({"ok": ok, "unknown_total": console.unknown_total}, status_code=200 if ok else 503)
@@ -261,8 +308,24 @@ def create_app(console: Console) -> Starlette:
         Route("/api/alerts/{alert_id}/claim", api_claim, methods=["POST"]),
         Route("/api/alerts/{alert_id}/decision", api_decide, methods=["POST"]),
         Route("/api/alerts/{alert_id}/image", api_image), Route("/api/events", api_events), Route("/healthz", healthz),
+        Route("/api/lanes", api_lanes), Route("/api/lanes/{lane}", api_set_lane, methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+def _operator_row(user: str, f: dict) -> str:
+    rate = "-" if f["tip_hit_rate"] is None else f"{100 * f['tip_hit_rate']:.0f} %"
+    cells = (escape(user), f["decisions"], f["mean_decision_s"] or "-", f["timeouts"], f["tips"], f["tip_hits"], rate)
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _lane_row(b: dict) -> str:
+    lane = escape(b["lane_id"])
+    modes = "".join(f"<option{' selected' if m == b['mode'] else ''}>{m}</option>" for m in MODES)
+    return (f"<tr data-lane='{lane}'><td>{lane}</td><td>{b['state']}</td><td>{b['scans_per_minute']}</td>"
+            f"<td><select class='mode'>{modes}</select></td>"
+            f"<td><input class='tip' type='number' min='0' max='1' step='0.05' value='{b['tip_rate']:g}'></td>"
+            f"<td><button class='save'>save</button></td></tr>")
 
 
 def _xyxy(detection: dict) -> list[float]:

@@ -13,6 +13,9 @@ Everything the web console knows lives here, so any number of console processes 
 | `lw:console:deadlines`           | zset   | undecided alert ids by deadline (ms)                          |
 | `lw:console:events`              | stream | what the browsers are told: `type`, `data` (JSON); ids are SSE event ids |
 | `lw:console:audit`               | stream | every view, claim and decision: who, when, what, model, image hash |
+| `lw:console:lane:{lane}`         | hash   | `mode` (alarms/all), `tip_rate` (0..1): set by supervisors     |
+| `lw:console:tip:{alert_id}`      | hash   | a projected threat's truth: `label`, `box` (JSON); never sent to a browser before the decision |
+| `lw:console:image:{alert_id}`    | string | the image an item shows when it is not the scan as kept (a TIP projection) |
 
 Claims and decisions are Lua scripts, so two operators racing for one scan cannot both get it, and
 a scan is decided (or timed out as UNKNOWN) exactly once, whichever console process sees it first.
@@ -24,6 +27,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis
@@ -31,8 +35,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pipeline.messages import Alert
+from pipeline.state import KEYS
 
-__all__ = ["ROLES", "Desk", "Session", "Verdict"]
+__all__ = ["MODES", "ROLES", "Desk", "Session", "Verdict"]
 
 Role = Literal["screener", "supervisor", "admin"]
 ROLES: tuple[str, ...] = ("screener", "supervisor", "admin")
@@ -41,6 +46,9 @@ Verdict = Literal["clear", "search", "escalate"]
 K_USERS, K_USER, K_SESSION, K_LOGIN = "lw:console:users", "lw:console:user:{}", "lw:console:session:{}", "lw:console:login:{}"
 K_QUEUE, K_ITEM, K_DEADLINES = "lw:console:queue", "lw:console:item:{}", "lw:console:deadlines"
 K_EVENTS, K_AUDIT = "lw:console:events", "lw:console:audit"
+K_LANE, K_TIP, K_IMAGE = "lw:console:lane:{}", "lw:console:tip:{}", "lw:console:image:{}"
+MODES = ("alarms", "all")
+OUTCOMES = KEYS["outcomes"]  # written by the alert service (pipeline.state): every scan's outcome
 
 # KEYS: queue; ARGV: user, now ms, lock ms, item key prefix. The oldest scan nobody holds (or whose holder
 # let the lock lapse), or the one this user already holds; "" when none.
@@ -96,10 +104,10 @@ redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 """
 
-# KEYS: item, queue, deadlines; ARGV: alert id, alert JSON, queued ms, deadline ms, record ttl s. 1 when new.
+# KEYS: item, queue, deadlines; ARGV: alert id, alert JSON, queued ms, deadline ms, record ttl s, source. 1 when new.
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'alert', ARGV[2], 'queued_at', ARGV[3], 'deadline', ARGV[4], 'state', 'queued')
+redis.call('HSET', KEYS[1], 'alert', ARGV[2], 'queued_at', ARGV[3], 'deadline', ARGV[4], 'state', 'queued', 'source', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
@@ -203,13 +211,68 @@ class Desk:
     # --- the queue ----------------------------------------------------------------------------------
     def enqueue(self, alert: Alert, *, deadline_s: float) -> bool:
         """Put an alert in the queue with its decision deadline; False when it is already there (redelivery)."""
+        return self._put(alert.alert_id, alert.model_dump_json(exclude_none=True), deadline_s, source="alert")
+
+    def enqueue_review(self, scan_id: str, lane_id: str, *, deadline_s: float, tip: tuple[str, tuple, bytes] | None = None,
+                       captured_at: str | None = None) -> str | None:
+        """Queue a scan that raised no alert, for a lane that reviews every scan or as a TIP (`tip`: label, true box
+        and the projected image, kept here and never shown as truth before the decision). Such an item looks the
+        same to the browser either way: no detector boxes. Returns its id (None when already queued)."""
+        alert_id = f"al-{scan_id}"
+        ms, _, rest = scan_id.partition("-")
+        seq = int(rest.rsplit("-", 1)[-1]) if rest.rsplit("-", 1)[-1].isdigit() else 0
+        at = captured_at or (datetime.fromtimestamp(int(ms) / 1000, UTC) if ms.isdigit() else datetime.now(UTC)).isoformat()
+        record = {"alert_id": alert_id, "scan_id": scan_id, "lane_id": lane_id, "scanner_id": "", "captured_at": at,
+                  "seq": seq, "classes": [], "detections": [], "severity": "low", "views": ["top"], "review": True}
+        if tip is not None:
+            label, box, image = tip
+            pipe = self.r.pipeline()
+            pipe.hset(K_TIP.format(alert_id), mapping={"label": label, "box": json.dumps([int(v) for v in box])})
+            pipe.set(K_IMAGE.format(alert_id), image)
+            pipe.expire(K_TIP.format(alert_id), self.record_ttl_s)
+            pipe.expire(K_IMAGE.format(alert_id), self.record_ttl_s)
+            pipe.execute()
+        added = self._put(alert_id, json.dumps(record), deadline_s, source="tip" if tip else "review")
+        return alert_id if added else None
+
+    def _put(self, alert_id: str, record: str, deadline_s: float, *, source: str) -> bool:
         now = self._ms()
-        added = self._enqueue(keys=[K_ITEM.format(alert.alert_id), K_QUEUE, K_DEADLINES],
-                              args=[alert.alert_id, alert.model_dump_json(exclude_none=True), now,
-                                    now + int(deadline_s * 1000), self.record_ttl_s])
+        added = self._enqueue(keys=[K_ITEM.format(alert_id), K_QUEUE, K_DEADLINES],
+                              args=[alert_id, record, now, now + int(deadline_s * 1000), self.record_ttl_s, source])
         if added:
-            self.publish("queued", self.item(alert.alert_id))
+            self.publish("queued", self.item(alert_id))
         return bool(added)
+
+    def source(self, alert_id: str) -> str:
+        """Where an item came from: "alert" (a real alert), "review" (a clean scan of a review-all lane), "tip"."""
+        return (self.r.hget(K_ITEM.format(alert_id), "source") or b"alert").decode()
+
+    def image(self, alert_id: str) -> bytes | None:
+        """The item's own image (a TIP projection), or None when it shows the scan as kept."""
+        return self.r.get(K_IMAGE.format(alert_id))
+
+    def tip_truth(self, alert_id: str) -> dict[str, Any] | None:
+        raw = self.r.hgetall(K_TIP.format(alert_id))
+        return {"label": raw[b"label"].decode(), "box": json.loads(raw[b"box"])} if raw else None
+
+    # --- lanes --------------------------------------------------------------------------------------
+    def set_lane(self, lane_id: str, *, mode: str | None = None, tip_rate: float | None = None, by: str = "-") -> dict:
+        """A supervisor's lane settings: review mode (alarms only, or every scan) and TIP rate."""
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode is one of {', '.join(MODES)}, not {mode!r}")
+        if tip_rate is not None and not 0.0 <= tip_rate <= 1.0:
+            raise ValueError(f"a TIP rate is a share of clean scans, 0 to 1, not {tip_rate}")
+        fields = {k: v for k, v in (("mode", mode), ("tip_rate", tip_rate)) if v is not None}
+        if fields:
+            self.r.hset(K_LANE.format(lane_id), mapping=fields)
+            self.audit(by, "lane", lane=lane_id, **fields)
+        settings = self.lane_settings(lane_id)
+        self.publish("lane", {"lane_id": lane_id, **settings})
+        return settings
+
+    def lane_settings(self, lane_id: str) -> dict[str, Any]:
+        raw = self.r.hgetall(K_LANE.format(lane_id))
+        return {"mode": (raw.get(b"mode") or b"alarms").decode(), "tip_rate": float(raw.get(b"tip_rate") or 0.0)}
 
     def item(self, alert_id: str) -> dict[str, Any] | None:
         """A queue item as the browser sees it (None when unknown)."""
@@ -269,9 +332,15 @@ class Desk:
             raise PermissionError(f"{alert_id} is not held by {user}: claim it first")
         self.r.hset(K_ITEM.format(alert_id), mapping={"reason": reason, "note": note})
         item = self.item(alert_id)
-        self.audit(user, "decision", alert_id=alert_id, decision=verdict, reason=reason, note=note,
-                   decision_ms=now - item.get("claimed_at", now))
-        self.publish("decided", item)
+        extra: dict[str, Any] = {}
+        truth = self.tip_truth(alert_id)
+        if truth is not None:  # found means the bag goes to a search (or up); a clear lets the threat through
+            hit = verdict in ("search", "escalate")
+            item["tip"] = {**truth, "hit": hit, "message": "projected threat: well found" if hit else "missed projected threat"}
+            extra["tip"] = "hit" if hit else "miss"
+        self.audit(user, "decision", alert_id=alert_id, lane=item["alert"]["lane_id"], decision=verdict, reason=reason,
+                   note=note, decision_ms=now - item.get("claimed_at", now), **extra)
+        self.publish("decided", {k: v for k, v in item.items() if k != "tip"})
         return item
 
     def undo(self, alert_id: str, user: str) -> None:
@@ -310,6 +379,22 @@ class Desk:
         info = self.r.xinfo_stream(K_EVENTS) if self.r.exists(K_EVENTS) else None
         return info["last-generated-id"].decode() if info else "0"
 
+    def scans_last_minute(self) -> dict[str, int]:
+        """Outcomes recorded per lane in the last 60 s (the alert service's `lw:outcomes` stream)."""
+        counts: dict[str, int] = {}
+        for _, f in self.r.xrange(OUTCOMES, min=f"{self._ms() - 60_000}-0", max="+"):
+            lane = f[b"lane"].decode()
+            counts[lane] = counts.get(lane, 0) + 1
+        return counts
+
+    def decision_times(self, count: int = 5000) -> dict[str, list[float]]:
+        """Claim-to-decision seconds of the newest decisions, per lane."""
+        out: dict[str, list[float]] = {}
+        for e in self.audit_log(count):
+            if e["action"] == "decision" and "lane" in e:
+                out.setdefault(e["lane"], []).append(float(e.get("decision_ms", 0)) / 1000)
+        return out
+
     def audit(self, user: str, action: str, **fields: Any) -> None:
         entry = {"user": user, "action": action, "at": self._ms(), **{k: str(v) for k, v in fields.items()}}
         self.r.xadd(K_AUDIT, entry, maxlen=100_000, approximate=True)
@@ -323,12 +408,20 @@ class Desk:
         figures: dict[str, dict[str, float]] = {}
         for e in reversed(self.audit_log(100_000)):
             if e["action"] == "decision":
-                f = figures.setdefault(e["user"], {"decisions": 0, "decision_s_total": 0.0, "timeouts": 0})
+                f = figures.setdefault(e["user"], _blank())
                 f["decisions"] += 1
                 f["decision_s_total"] += float(e.get("decision_ms", 0)) / 1000
+                if "tip" in e:
+                    f["tips"] += 1
+                    f["tip_hits"] += e["tip"] == "hit"
             elif e["action"] == "unknown" and e.get("held_by"):
-                figures.setdefault(e["held_by"], {"decisions": 0, "decision_s_total": 0.0, "timeouts": 0})["timeouts"] += 1
+                figures.setdefault(e["held_by"], _blank())["timeouts"] += 1
         for f in figures.values():
             total = f.pop("decision_s_total")
             f["mean_decision_s"] = round(total / f["decisions"], 2) if f["decisions"] else None
+            f["tip_hit_rate"] = round(f["tip_hits"] / f["tips"], 3) if f["tips"] else None
         return figures
+
+
+def _blank() -> dict[str, float]:
+    return {"decisions": 0, "decision_s_total": 0.0, "timeouts": 0, "tips": 0, "tip_hits": 0}

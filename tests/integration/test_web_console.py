@@ -5,6 +5,7 @@ queues them; operators (browser pages) log in, claim, look and decide; the decis
 `lanewatch.alerts.acks` and the alert service into the alert's Redis history.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -227,3 +228,94 @@ def test_a_browser_that_reconnects_gets_the_alerts_it_missed(browser, site, stor
         page.wait_for_selector(f"#queue li[data-alert-id='{a}']", timeout=10_000)
     seen = page.evaluate("window.lw.seen.filter(e => e.kind === 'queued').map(e => e.id)")
     assert all(seen.count(a) == 1 for a in missed)
+
+
+def _bag_png() -> bytes:
+    """A scan with one large bag (an orange-brown body with blue-green items) on a white belt."""
+    img = np.full((SCAN_H, SCAN_W, 3), 250, np.uint8)
+    cv2.rectangle(img, (120, 60), (520, 340), (90, 150, 215), -1)  # BGR: organic orange
+    cv2.rectangle(img, (200, 120), (300, 200), (120, 110, 40), -1)  # a metal-blue item
+    return cv2.imencode(".png", img)[1].tobytes()
+
+
+def _clean_scan(site, store, lane: str, seq: int) -> str:
+    """A clean scan recorded by the alert service (no alert), its image kept as the crop service keeps it."""
+    _, topics, producer, _ = site
+    record = detections(lane, seq, labels=[])
+    store.put_scan_image(record.scan_id, "top", _bag_png(), ttl_s=600)
+    producer.publish(topics.detections, record)
+    producer.flush()
+    return alert_id_for(record.scan_id)
+
+
+def _decide_in_page(page, alert_id: str, verdict: str):
+    page.click(f"#queue li[data-alert-id='{alert_id}']")
+    page.wait_for_function(f"window.lw.current && window.lw.current.alert_id === '{alert_id}' && window.lw.image "
+                           "&& window.lw.image.complete")
+    page.keyboard.press(verdict[0])
+    page.wait_for_selector(f"#status:has-text('{verdict.upper()} sent')")
+    return page.evaluate("window.lw.lastTip")
+
+
+def test_tip_scans_carry_a_projected_threat_and_give_feedback_and_figures(browser, site, store, stack):
+    web, topics, _, desk = site
+    lane = f"tip-{uuid.uuid4().hex[:6]}"
+    first = _clean_scan(site, store, lane, 0)  # gives the lane a row on the supervisor page
+    until(lambda: store.is_done(first.removeprefix("al-")), what="first scan recorded")
+    sue = _login(browser, web, "sue")
+    sue.goto(f"{web.url}/supervisor")
+    row = sue.locator(f"#lanes tr[data-lane='{lane}']")
+    row.locator(".tip").fill("1")
+    row.locator(".save").click()
+    sue.wait_for_selector(f"#saved:has-text('{lane}: alarms, TIP 1')")
+    assert desk.lane_settings(lane) == {"mode": "alarms", "tip_rate": 1.0}
+
+    carl = f"carl-{uuid.uuid4().hex[:4]}"
+    desk.add_user(carl, PASSWORD, "screener")
+    page = _login(browser, web, carl)
+    tips = [_clean_scan(site, store, lane, seq) for seq in (1, 2)]
+    for a in tips:
+        page.wait_for_selector(f"#queue li[data-alert-id='{a}']", timeout=20_000)
+        # the projection is served, not the clean scan, and its truth is not in what the browser got
+        shown = page.request.get(f"{web.url}/api/alerts/{a}/image").body()
+        assert shown != _bag_png() and desk.tip_truth(a) is not None
+        assert "label" not in json.dumps(desk.item(a)) and desk.item(a)["alert"]["detections"] == []
+    missed = _decide_in_page(page, tips[0], "clear")
+    found = _decide_in_page(page, tips[1], "search")
+    assert missed["message"] == "missed projected threat" and missed["hit"] is False
+    assert found["message"] == "projected threat: well found" and found["hit"] is True
+    assert found["label"] == desk.tip_truth(tips[1])["label"] and len(found["box"]) == 4
+    assert page.inner_text("#feedback").startswith("projected threat: well found")
+    # TIPs never leave the console: nothing on the acks topic, no alert record
+    with Consumer(stack.kafka_bootstrap, [topics.acks], group_id=None) as c:
+        acks = [r.meta(Ack).alert_id for r in drain(c, 10_000, timeout_s=2)]
+    assert not set(tips) & set(acks) and all(store.alert(a) is None for a in tips)
+    figures = desk.operator_figures()[carl]
+    assert (figures["tips"], figures["tip_hits"], figures["tip_hit_rate"]) == (2, 1, 0.5)
+    sue.goto(f"{web.url}/supervisor")
+    row = next(line for line in sue.inner_text("#operators").splitlines() if line.startswith(carl))
+    assert row.split("\t")[4:] == ["2", "1", "50 %"]
+
+
+def test_a_review_all_lane_shows_clean_scans_and_the_lane_board_counts_them(browser, site, store):
+    web, _, _, desk = site
+    lane = f"all-{uuid.uuid4().hex[:6]}"
+    desk.set_lane(lane, mode="all", by="test")
+    page = _login(browser, web, "ben")
+    clean = _clean_scan(site, store, lane, 0)
+    page.wait_for_selector(f"#queue li[data-alert-id='{clean}']", timeout=20_000)
+    assert "review" in page.inner_text(f"#queue li[data-alert-id='{clean}']")
+    page.wait_for_selector(f"#lanes tr[data-lane='{lane}']", timeout=10_000)
+    cells = page.locator(f"#lanes tr[data-lane='{lane}'] td").all_inner_texts()
+    assert cells[0] == lane and int(cells[2]) >= 1 and cells[-1].startswith("all")
+    # organic only: the blue item is washed out, the orange bag stays
+    page.click(f"#queue li[data-alert-id='{clean}']")
+    page.wait_for_function("window.lw.image && window.lw.image.complete && window.lw.current")
+    page.keyboard.press("o")
+    shot = cv2.imdecode(np.frombuffer(page.locator("#scan").screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    s = shot.shape[1] / SCAN_W
+    item, bag = shot[int(160 * s), int(250 * s)], shot[int(300 * s), int(450 * s)]
+    assert item.min() > 240 and bag[2] > 180 and bag[0] < 140  # BGR: the bag still orange
+    page.keyboard.press("c")
+    page.wait_for_selector("#status:has-text('CLEAR sent')")
+    assert desk.item(clean)["state"] == "decided" and desk.item(clean)["decided_by"] == "ben"
