@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := .demo
 
-.PHONY: browser demo sheet sheets lint test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism
+.PHONY: screenshots browser demo sheet sheets lint test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism
 
 # torch first, pinned: pip then takes the local CPU wheel (find-links) instead of
 # resolving an unpinned torch to the multi-gigabyte CUDA build from the registry.
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 # The main job: the embedded broker and Redis, the four services as processes,
 # simulated lanes, the live console, then a summary (and .demo/summary.json).
 demo: $(STAMP)
-	$(BIN)/lanewatch demo --lanes 4 --duration 30 --json $(DEMO)/summary.json
+	$(BIN)/lanewatch demo --lanes 6 --duration 40 --json $(DEMO)/summary.json
 
 # The simulator alone: 16 frames and a contact sheet to judge them by eye.
 sheet: $(STAMP)
@@ -46,6 +46,10 @@ lint: $(STAMP)
 # pytest exits 5 when a selection holds no test; that is not a failure here.
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The web console's pages as the README shows them (services/web/screenshots/), from a real run in Chromium.
+screenshots: $(STAMP) browser
+	$(BIN)/python -m services.tools.screenshots --out services/web/screenshots
 
 # Debian's Chromium for the web console's browser tests (tests/integration/test_web_console.py), installed
 # when missing; the tests fail in CI without it, never skip.

@@ -22,7 +22,7 @@ import heapq
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +57,9 @@ class IngestSettings(ServiceSettings):
     simulate_size: str = Field("640x480", pattern=r"^\d+x\d+$", description="simulated frame size WxH")
     simulate_seed: int = 0
     simulate_threat_share: float = Field(0.4, ge=0, le=1, description="share of simulated scans carrying a threat")
-    simulate_pool: int = Field(16, ge=1, description="distinct simulated frames, reused with new scan ids")
+    simulate_pool: int = Field(16, ge=1, description="distinct simulated frames rendered first, reused with new scan ids")
+    simulate_fresh: bool = Field(False, description="keep rendering new bags while running (a pool frame again only "
+                                                    "when the renderer is behind the lanes)")
     simulate_traffic: Literal["bursty", "poisson"] = Field(
         "bursty", description="bursty: steady spells, bursts and idle gaps like a checkpoint; poisson: a steady "
                               "Poisson process per lane (benchmarks: the offered load is the rate)")
@@ -249,18 +251,34 @@ class SimulatedLanes:
     """N lanes of simulator frames on their own schedules; iterate `due(now)` for what to send."""
 
     def __init__(self, lanes: int, *, rate: float, size: tuple[int, int], seed: int = 0, threat_share: float = 0.4,
-                 pool: int = 16, traffic: str = "bursty", formats: str = "mixed") -> None:
+                 pool: int = 16, traffic: str = "bursty", formats: str = "mixed", fresh: bool = False) -> None:
         from training.synth.scene import SceneConfig, generate_frame
 
         rng = np.random.default_rng(seed)
         cfg = SceneConfig(width=size[0], height=size[1])
         self.lane_ids = [f"lane-{i + 1}" for i in range(lanes)]
-        frames = [generate_frame(rng, negative=bool(rng.random() >= threat_share), cfg=cfg) for _ in range(pool)]
-        self.pools = {
-            "rgb-png": [SimFrame(encode_rgb(f.rgb), tuple(b.label for b in f.boxes)) for f in frames],
-            "dual-png16": [SimFrame(encode_dual(f.high, f.low), tuple(b.label for b in f.boxes)) for f in frames],
-        }
+
+        def render(r: np.random.Generator) -> dict[str, SimFrame]:
+            f = generate_frame(r, negative=bool(r.random() >= threat_share), cfg=cfg)
+            truth = tuple(b.label for b in f.boxes)
+            return {"rgb-png": SimFrame(encode_rgb(f.rgb), truth), "dual-png16": SimFrame(encode_dual(f.high, f.low), truth)}
+
+        frames = [render(rng) for _ in range(pool)]
+        self.pools = {form: [f[form] for f in frames] for form in ("rgb-png", "dual-png16")}
         self.rng = rng
+        # fresh: a renderer thread keeps new bags coming; a scan takes a new one when there is one, else
+        # (the renderer behind the lanes) a pool frame again, counted in `reused`
+        self.fresh: deque[dict[str, SimFrame]] = deque(maxlen=64)
+        self.reused, self._stop = 0, threading.Event()
+        if fresh:
+            def renderer(r: np.random.Generator) -> None:
+                while not self._stop.is_set():
+                    if len(self.fresh) < 32:
+                        self.fresh.append(render(r))
+                    else:
+                        self._stop.wait(0.05)
+
+            threading.Thread(target=renderer, args=(np.random.default_rng(seed + 1),), name="sim-render", daemon=True).start()
         # rates differ per lane (a busy airport lane next to a quiet one) around the mean `rate`;
         # the duty cycle of steady/burst/idle spells (8:3:4 s) averages about 1.2x the steady rate
         poisson = traffic == "poisson"
@@ -294,8 +312,16 @@ class SimulatedLanes:
         self._extend(now - self.t0 + 1.0)
         while self._heap and self.t0 + self._heap[0][0] <= now:
             _, lane = heapq.heappop(self._heap)
-            pool = self.pools[self.format_of(lane)]
-            yield lane, pool[int(self.rng.integers(len(pool)))]
+            form = self.format_of(lane)
+            if self.fresh:
+                yield lane, self.fresh.popleft()[form]
+            else:
+                pool = self.pools[form]
+                self.reused += 1
+                yield lane, pool[int(self.rng.integers(len(pool)))]
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 # ---- watched directory ----------------------------------------------------------------------------------------
@@ -422,9 +448,11 @@ class IngestStage(Stage):
 
     def close(self) -> None:
         gate = self.gate
+        if self.sim is not None:
+            self.sim.close()
         event(log, "ingest done", published=sum(gate.published.values()), rejected=sum(gate.rejected.values()),
               per_lane=dict(gate.published), threat_scans=sum(self.threats.values()),
-              seconds=round(time.monotonic() - self.start, 2))
+              reused_frames=self.sim.reused if self.sim else 0, seconds=round(time.monotonic() - self.start, 2))
 
 
 def make_stage(settings: IngestSettings) -> Callable[[LaneStateStore, Topics], IngestStage]:
@@ -436,7 +464,8 @@ def make_stage(settings: IngestSettings) -> Callable[[LaneStateStore, Topics], I
         w, h = (int(v) for v in settings.simulate_size.split("x"))
         sim = SimulatedLanes(settings.simulate_lanes, rate=settings.simulate_rate, size=(w, h), seed=settings.simulate_seed,
                              threat_share=settings.simulate_threat_share, pool=settings.simulate_pool,
-                             traffic=settings.simulate_traffic, formats=settings.simulate_formats)
+                             traffic=settings.simulate_traffic, formats=settings.simulate_formats,
+                             fresh=settings.simulate_fresh)
     watch = WatchedDirectory(settings.watch_dir, default_lane=settings.ingest_lane, settle_s=settings.settle_s) if settings.watch_dir else None
     return lambda store, topics: IngestStage(
         store, topics, sim=sim, watch=watch, count=settings.simulate_count, duration_s=settings.simulate_duration_s,

@@ -5,7 +5,8 @@ Each kind of benchmark is a module of `services.tools.bench` with `register(sub)
 - `model`: the bare engine, images/s and ms per batch for each batch size (the ceiling);
 - `batching`: the dynamic batcher's (max_batch, max_delay_ms) sweep, throughput and p99 latency;
 - `pipeline`: the whole embedded stack end to end, against the naive one-frame-at-a-time baseline;
-- `pareto`: the speed-accuracy frontier over detector input sizes, lanewatch against the baseline.
+- `pareto`: the speed-accuracy frontier over detector input sizes, lanewatch against the baseline;
+- `console`: alert published to alert visible in the operators' browsers, with many consoles and lanes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import importlib
 
 __all__ = ["register"]
 
-KINDS = ("model", "batching", "pipeline", "pareto")
+KINDS = ("model", "batching", "pipeline", "pareto", "console")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
