@@ -26,6 +26,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -58,8 +59,16 @@ class Console:
                  *, model_version: str = "", secure_cookie: bool = False, lanes: Callable[[], list] | None = None) -> None:
         self.desk, self.send_ack, self.scan_image, self.lanes = desk, send_ack, scan_image, lanes
         self.model_version, self.secure_cookie = model_version, secure_cookie
-        self.unknown_total = 0
+        self.registry = CollectorRegistry()
+        self.unknown = Counter("lanewatch_console_unknown", "scans not decided before their deadline (UNKNOWN, escalated)",
+                               registry=self.registry)
+        self.decisions = Counter("lanewatch_console_decisions", "operator decisions", ["decision", "source"],
+                                 registry=self.registry)
         self.closing = False  # set on shutdown: event streams end instead of waiting to be cancelled
+
+    @property
+    def unknown_total(self) -> int:
+        return int(self.unknown._value.get())
 
     def lane_board(self) -> list[dict[str, Any]]:
         """Each lane: status and counters (Redis), scans in the last minute, open alerts, queue, who holds its scans,
@@ -91,7 +100,7 @@ class Console:
             alert = item["alert"]
             self.send_ack(Ack(alert_id=alert["alert_id"], lane_id=alert["lane_id"], decision="unknown", operator="deadline",
                               at=datetime.now(UTC), note="no decision before the deadline: UNKNOWN, escalated to supervisors"))
-            self.unknown_total += 1
+            self.unknown.inc()
         return due
 
 
@@ -217,7 +226,9 @@ def create_app(console: Console) -> Starlette:
             return JSONResponse({"error": str(err)}, status_code=404)
         except PermissionError as err:
             return JSONResponse({"error": str(err)}, status_code=409)
-        if await run_in_threadpool(desk.source, alert_id) != "alert":
+        source = await run_in_threadpool(desk.source, alert_id)
+        console.decisions.labels(verdict, source).inc()
+        if source != "alert":
             # a TIP never leaves the console; a clean scan of a review-all lane has no alert to answer
             return JSONResponse({"item": item})
         alert = item["alert"]
@@ -297,6 +308,9 @@ def create_app(console: Console) -> Starlette:
             return JSONResponse({"error": str(err)}, status_code=400)
         return JSONResponse(settings)
 
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(console.registry), media_type=CONTENT_TYPE_LATEST)
+
     async def healthz(request: Request) -> Response:
         ok = await run_in_threadpool(lambda: bool(desk.r.ping()))
         return JSONResponse({"ok": ok, "unknown_total": console.unknown_total}, status_code=200 if ok else 503)
@@ -308,7 +322,7 @@ def create_app(console: Console) -> Starlette:
         Route("/api/alerts/{alert_id}/claim", api_claim, methods=["POST"]),
         Route("/api/alerts/{alert_id}/decision", api_decide, methods=["POST"]),
         Route("/api/alerts/{alert_id}/image", api_image), Route("/api/events", api_events), Route("/healthz", healthz),
-        Route("/api/lanes", api_lanes), Route("/api/lanes/{lane}", api_set_lane, methods=["POST"]),
+        Route("/metrics", metrics), Route("/api/lanes", api_lanes), Route("/api/lanes/{lane}", api_set_lane, methods=["POST"]),
     ]
     return Starlette(routes=routes)
 

@@ -123,7 +123,7 @@ def test_an_alert_appears_live_is_shown_with_its_boxes_and_decisions_reach_the_t
     page = _login(browser, web, "ana")
     page.wait_for_selector("#live:text('live')")
     lane = f"lane-{uuid.uuid4().hex[:6]}"
-    alert_ids = [_raise_alert(site, store, lane, seq) for seq in range(3)]
+    alert_ids = [_raise_alert(site, store, lane, seq) for seq in range(6)]
     for a in alert_ids:  # without a reload
         page.wait_for_selector(f"#queue li[data-alert-id='{a}']", timeout=20_000)
 
@@ -157,9 +157,17 @@ def test_an_alert_appears_live_is_shown_with_its_boxes_and_decisions_reach_the_t
     page.wait_for_function(f"window.lw.current && window.lw.current.alert_id === '{alert_ids[2]}'")
     page.keyboard.press("e")
     page.wait_for_selector("#status:has-text('ESCALATE sent')")
+    # and the other way round: CLEAR by keyboard, SEARCH and ESCALATE by button
+    for alert_id, verdict, act in zip(alert_ids[3:], ("clear", "search", "escalate"),
+                                      (lambda: page.keyboard.press("c"), lambda: page.click("#search"),
+                                       lambda: page.click("#escalate")), strict=True):
+        page.click("#next")
+        page.wait_for_function(f"window.lw.current && window.lw.current.alert_id === '{alert_id}'")
+        act()
+        page.wait_for_selector(f"#status:has-text('{verdict.upper()} sent for {alert_id}')")
 
-    for alert_id, verdict, state in zip(alert_ids, ("clear", "search", "escalate"), ("cleared", "searched", "escalated"),
-                                        strict=True):
+    for alert_id, verdict, state in zip(alert_ids, ("clear", "search", "escalate") * 2,
+                                        ("cleared", "searched", "escalated") * 2, strict=True):
         (ack,) = _acks(stack, topics, alert_id)
         assert (ack.decision, ack.operator) == (verdict, "ana")
         until(lambda a=alert_id, s=state: (r := store.alert(a)) is not None and r.state == s, what=f"{alert_id} {state}")
@@ -211,6 +219,9 @@ def test_a_scan_past_its_deadline_becomes_unknown_and_is_escalated(browser, site
     sue = _login(browser, web, "sue")
     sue.goto(f"{web.url}/supervisor")
     assert alert_id in sue.inner_text("#unknown")
+    metrics = page.request.get(f"{web.url}/metrics").text()
+    (line,) = [ln for ln in metrics.splitlines() if ln.startswith("lanewatch_console_unknown_total ")]
+    assert float(line.split()[1]) >= 1
     assert desk.operator_figures()["ana"]["timeouts"] >= 1
 
 
