@@ -34,7 +34,7 @@ import redis
 from pipeline.messages import SCAN_VIEWS, Ack, Alert
 
 __all__ = [
-    "COUNTERS", "KEYS", "AlertRecord", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
+    "COUNTERS", "KEYS", "AlertRecord", "AlreadyDecided", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
     "RedisLaneStateStore", "ScanImageStore",
 ]
 
@@ -52,6 +52,19 @@ KEYS = {
 }
 COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown")
 LaneState = Literal["active", "idle", "offline"]
+class AlreadyDecided(ValueError):
+    """A decision on an alert that a closing decision (ack, clear, search) has already settled: refused, with who
+    decided it and when (reopening is a supervisor's act, not a second decision)."""
+
+    def __init__(self, alert_id: str, record: AlertRecord | None) -> None:
+        last = record.history[-1] if record and record.history else None
+        who = f" by {last.operator} at {last.at.isoformat(timespec='seconds')}" if last else ""
+        super().__init__(f"alert {alert_id!r} was already decided ({record.state if record else 'closed'}){who}")
+        self.alert_id, self.record = alert_id, record
+
+
+# alert states a decision closes: a later decision on them is refused
+_CLOSED = ("acked", "cleared", "searched")
 # decision -> (alert state, lane counter, whether the alert leaves the open set)
 _DECISIONS = {
     "ack": ("acked", "acked", True), "clear": ("cleared", "cleared", True), "escalate": ("escalated", "escalated", False),
@@ -92,6 +105,8 @@ local lane = redis.call('HGET', KEYS[1], 'lane')
 if not lane then return -1 end
 if lane ~= ARGV[1] then return -2 end
 if redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'acked' or state == 'cleared' or state == 'searched' then return -3 end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 redis.call('HSET', KEYS[1], 'state', ARGV[4], 'updated_at', ARGV[7])
@@ -229,6 +244,8 @@ class RedisLaneStateStore:
             raise KeyError(f"no alert {ack.alert_id!r}")
         if applied == -2:
             raise ValueError(f"alert {ack.alert_id!r} is not on lane {ack.lane_id!r}")
+        if applied == -3:
+            raise AlreadyDecided(ack.alert_id, self.alert(ack.alert_id))
         return applied == 1
 
     def alert(self, alert_id: str) -> AlertRecord | None:
@@ -384,6 +401,10 @@ class MemoryLaneStateStore:
                 raise ValueError(f"alert {ack.alert_id!r} is not on lane {ack.lane_id!r}")
             if record["history"] and record["history"][-1] == ack:
                 return False
+            if record["state"] in _CLOSED:
+                decided = AlertRecord(alert=record["alert"], state=record["state"],
+                                      updated_at=_from_epoch(record["updated_at"] / 1000), history=tuple(record["history"]))
+                raise AlreadyDecided(ack.alert_id, decided)
             record["history"].append(ack)
             record["state"], record["updated_at"] = state, _ms(ack.at)
             self._lane_counters(ack.lane_id)[counter] += 1

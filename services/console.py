@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pipeline.alerting import SEVERITIES
 from pipeline.kafka import Consumer, Producer
 from pipeline.messages import Ack, Alert
-from pipeline.state import LaneStateStore, LaneStatus
+from pipeline.state import AlreadyDecided, LaneStateStore, LaneStatus
 from services.runner import Topics
 
 __all__ = ["format_alert", "lane_table", "lane_of", "send_decision", "severity_at_least", "tail_alerts"]
@@ -55,7 +55,16 @@ def tail_alerts(
     limit: int | None = None,
     ready: Callable[[], object] | None = None,
 ) -> int:
-    """Print alerts until `stop` (or `limit` printed); returns how many were printed."""
+    """Print alerts until `stop` (or `limit` printed); returns how many were printed.
+
+    In a group, a console commits only what it has dealt with: with `limit`, not the records after the last
+    one printed (the group's next console gets them). A filtered console (`lane`, `severity`) cannot share a
+    group: it owns partitions and would consume the alerts of other lanes without showing them, so that is
+    refused (ValueError); run it in tail mode, or in a group of its own.
+    """
+    if group is not None and (lane is not None or severity is not None):
+        raise ValueError(f"a filtered console cannot share the group {group!r}: it would take the alerts it does not "
+                         "show from the others. Leave out --group (tail mode) or give it a group of its own")
     stop = stop or threading.Event()
     shown = 0
     with Consumer(bootstrap, [topics.alerts], group_id=group, client_id="lanewatch-console",
@@ -64,7 +73,11 @@ def tail_alerts(
             ready()
         while not stop.is_set() and (limit is None or shown < limit):
             batch = consumer.poll_batch(timeout_ms=200)
+            done = 0
             for record in batch:
+                if limit is not None and shown >= limit:
+                    break
+                done += 1
                 try:
                     alert = record.meta(Alert)
                 except ValueError as err:
@@ -73,8 +86,8 @@ def tail_alerts(
                 if (lane is None or alert.lane_id == lane) and severity_at_least(alert, severity):
                     out(format_alert(alert))
                     shown += 1
-            if batch and group is not None:
-                consumer.commit(batch)
+            if done and group is not None:
+                consumer.commit(batch[:done])
     return shown
 
 
@@ -95,7 +108,10 @@ def send_decision(
     producer: Producer, alert_id: str, decision: str, operator: str, *, topics: Topics = Topics(),
     store: LaneStateStore | None = None, note: str = "",
 ) -> Ack:
-    """Publish an operator's decision on an alert and wait until the broker has it."""
+    """Publish an operator's decision on an alert and wait until the broker has it. With `store`: `AlreadyDecided`
+    for an alert a closing decision has settled (the alert service would refuse it too), before anything is sent."""
+    if store is not None and (record := store.alert(alert_id)) is not None and record.state in ("acked", "cleared", "searched"):
+        raise AlreadyDecided(alert_id, record)
     ack = Ack(alert_id=alert_id, lane_id=lane_of(alert_id, store), decision=decision, operator=operator,
               at=datetime.now(UTC), note=note)
     producer.publish(topics.acks, ack)

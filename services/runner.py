@@ -48,6 +48,7 @@ from pipeline.messages import (
     Rejected,
 )
 from pipeline.metrics import MetricsServer, ServiceMetrics, serve_metrics, service_metrics
+from pipeline.reach import Unreachable, check_kafka, check_redis
 from pipeline.settings import CommonSettings
 from pipeline.state import BlobStore, RedisLaneStateStore
 
@@ -369,6 +370,12 @@ def serve(
     install_signal_handlers(stop)
     if settings.kafka_bootstrap is None or settings.redis_url is None:
         raise ValueError("LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL must be set (or use `lanewatch stack up`)")
+    try:  # before joining a group or taking partitions: a wrong address is one line and an exit, not minutes of retries
+        check_kafka(settings.kafka_bootstrap)
+        check_redis(settings.redis_url.get_secret_value())
+    except Unreachable as err:
+        event(log, "cannot start", level=logging.ERROR, reason=str(err))
+        return 1
     topics = Topics.prefixed(settings.topic_prefix)
     store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
     stage = make_stage(store, topics)

@@ -11,12 +11,18 @@ __all__ = ["register", "run"]
 ACTIONS = ("tail", "ack", "clear", "search", "escalate", "lanes", "web", "users")
 
 
-def _settings():
+def _settings(*, kafka: bool = True, redis: bool = True):
+    """The endpoints, each checked with a short timeout first: a wrong address is one clear line, not a traceback."""
+    from pipeline.reach import check_kafka, check_redis
     from pipeline.settings import CommonSettings
     from services.runner import ServiceSettings
     from services.tools.stack import resolve_endpoints
 
     settings: CommonSettings = resolve_endpoints(ServiceSettings())
+    if kafka and settings.kafka_bootstrap:
+        check_kafka(settings.kafka_bootstrap)
+    if redis and settings.redis_url is not None:
+        check_redis(settings.redis_url.get_secret_value())
     return settings
 
 
@@ -24,7 +30,7 @@ def _tail(args: argparse.Namespace) -> int:
     from services.console import tail_alerts
     from services.runner import Topics
 
-    settings = _settings()
+    settings = _settings(redis=False)
     topics = Topics.prefixed(settings.topic_prefix)
     mode = f"group {args.group}" if args.group else "tail mode (no group)"
     print(f"# lanewatch console: alerts on {topics.alerts}, {mode}; Ctrl-C to stop", flush=True)
@@ -64,7 +70,7 @@ def _lanes(args: argparse.Namespace) -> int:
     from pipeline.state import RedisLaneStateStore
     from services.console import lane_table
 
-    settings = _settings()
+    settings = _settings(kafka=False)
     store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
     try:
         lanes = [s for s in store.lanes() if args.lane is None or s.lane_id == args.lane]
@@ -112,7 +118,7 @@ def _users(args: argparse.Namespace) -> int:
     from services.web.desk import Desk
 
     what, name = args.alert_id or "list", args.name
-    desk = Desk.from_url(_settings().redis_url.get_secret_value())
+    desk = Desk.from_url(_settings(kafka=False).redis_url.get_secret_value())
     try:
         if what == "list":
             for user, role in desk.users():

@@ -145,6 +145,14 @@ def test_operator_decision_updates_the_alert_and_the_lane(pipe, store, stack):
     status = store.lane(lane)
     assert status.open_alerts == () and status.counters["cleared"] == 1
     assert store.alert(alert_id).history == (ack,)
+    # a second decision straight onto the topic (not through a console) is dead-lettered, not applied
+    with Consumer(stack.kafka_bootstrap, [topics.deadletter], group_id=None) as tail:
+        late = Ack(alert_id=alert_id, lane_id=lane, decision="ack", operator="op-8", at=datetime.now(UTC))
+        _publish(producer, topics.acks, [late])
+        letters = [r.meta(DeadLetter) for r in drain(tail, lambda got: any(
+            "already decided" in r.meta(DeadLetter).reason and alert_id in r.meta(DeadLetter).reason for r in got))]
+    assert any("was already decided (cleared) by op-7" in d.reason for d in letters)
+    assert store.alert(alert_id).history == (ack,) and store.lane(lane).counters["acked"] == 0
 
 
 def test_an_alert_keeps_its_scans_images_for_the_retention(pipe, store, stack):
@@ -215,3 +223,37 @@ def test_console_shows_alerts_and_its_ack_reaches_redis_and_lane_status(pipe, st
     assert status["counters"]["acked"] == 1 and status["open_alerts"] == [alert_id_for(scans[1].scan_id)]
     assert main(["console", "clear", "al-1795270000000-nowhere-1", "--operator", "op-3"]) == 2
     assert "no alert" in capsys.readouterr().err
+    # the alert is settled: a second decision is refused, with who decided it, and nothing is sent or counted
+    assert main(["console", "clear", alert_id, "--operator", "op-9"]) == 2
+    assert f"alert '{alert_id}' was already decided (acked) by op-3 at " in capsys.readouterr().err
+    assert store.lane(lane).counters["acked"] == 1 and store.lane(lane).counters["cleared"] == 0
+
+
+def test_consoles_in_a_group_lose_nothing_a_limit_leaves_and_a_filtered_one_is_refused(stack, unique, capsys, monkeypatch):
+    from tests.pipeline.state_contract import _alert
+
+    topics = Topics.prefixed(unique)
+    lane = _lane()
+    alerts = [_alert(lane, seq) for seq in range(5)]
+    with Producer(stack.kafka_bootstrap) as producer:
+        _publish(producer, topics.alerts, alerts)
+    first, second = [], []
+    assert tail_alerts(stack.kafka_bootstrap, topics, group=f"{unique}-desk", from_beginning=True, limit=2,
+                       out=first.append) == 2
+    assert len(first) == 2  # not a poll batch more
+    stop = threading.Event()
+    t = threading.Thread(target=tail_alerts, args=(stack.kafka_bootstrap, topics), kwargs=dict(
+        group=f"{unique}-desk", from_beginning=True, out=second.append, stop=stop), daemon=True)
+    t.start()
+    until(lambda: len(second) >= 3, what="the rest of the alerts on the group's next console")
+    stop.set()
+    t.join(10)
+    shown = [line.split("scan ")[1].split(":")[0] for line in first + second]
+    assert sorted(shown) == ["0", "1", "2", "3", "4"]  # every alert once, none lost between the two consoles
+
+    with pytest.raises(ValueError, match="cannot share the group"):
+        tail_alerts(stack.kafka_bootstrap, topics, group=f"{unique}-desk", lane=lane)
+    monkeypatch.setenv("LANEWATCH_KAFKA_BOOTSTRAP", stack.kafka_bootstrap)
+    monkeypatch.setenv("LANEWATCH_REDIS_URL", stack.redis_url)
+    assert main(["console", "--group", "desk-b", "--lane", lane]) == 2
+    assert "a filtered console cannot share the group 'desk-b'" in capsys.readouterr().err

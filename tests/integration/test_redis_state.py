@@ -61,3 +61,10 @@ def test_the_keys_written_are_the_documented_ones(store):
     # every key this lane's scan, alert and blob touched is one of the table's, and every template was used
     assert mine <= {t.format(**fill) for t in KEYS.values()}
     assert written == {t.format(**fill) for t in KEYS.values()}
+
+
+def test_the_embedded_redis_and_broker_are_reachable(stack):
+    from pipeline.reach import check_kafka, check_redis
+
+    check_redis(stack.redis_url)
+    check_kafka(stack.kafka_bootstrap)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline.messages import Ack, Alert, Box, Detection, alert_id_for, make_scan_id
-from pipeline.state import LaneStateStore
+from pipeline.state import AlreadyDecided, LaneStateStore
 
 NOW = datetime.now(UTC)
 
@@ -81,6 +81,13 @@ def check_alert_record_and_decision_history(store):
     assert abs(record.updated_at - ack.at) < timedelta(milliseconds=1)  # times are kept to the millisecond
     status = store.lane(lane)
     assert status.open_alerts == () and status.counters["acked"] == 1 and status.counters["escalated"] == 1
+    # settled: a second decision, by anyone, is refused with who decided and when; nothing is counted again
+    for late in (Ack(alert_id=alert.alert_id, lane_id=lane, decision="ack", operator="op3", at=NOW + timedelta(seconds=40)),
+                 Ack(alert_id=alert.alert_id, lane_id=lane, decision="clear", operator="op1", at=NOW + timedelta(seconds=50))):
+        with pytest.raises(AlreadyDecided, match=r"already decided \(acked\) by sup2 at "):
+            store.decide(late)
+    assert store.alert(alert.alert_id).history == (escalate, ack) and store.alert(alert.alert_id).state == "acked"
+    assert store.lane(lane).counters["acked"] == 1 and store.lane(lane).counters["cleared"] == 0
 
     with pytest.raises(KeyError):
         store.decide(Ack(alert_id="al-nope", lane_id=lane, decision="clear", operator="op1", at=NOW))
