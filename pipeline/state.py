@@ -34,7 +34,7 @@ import redis
 from pipeline.messages import SCAN_VIEWS, Ack, Alert
 
 __all__ = [
-    "COUNTERS", "KEYS", "AlertRecord", "AlreadyDecided", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
+    "CLOSED", "COUNTERS", "KEYS", "AlertRecord", "AlreadyDecided", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
     "RedisLaneStateStore", "ScanImageStore",
 ]
 
@@ -64,7 +64,7 @@ class AlreadyDecided(ValueError):
 
 
 # alert states a decision closes: a later decision on them is refused
-_CLOSED = ("acked", "cleared", "searched")
+CLOSED = ("acked", "cleared", "searched")
 # decision -> (alert state, lane counter, whether the alert leaves the open set)
 _DECISIONS = {
     "ack": ("acked", "acked", True), "clear": ("cleared", "cleared", True), "escalate": ("escalated", "escalated", False),
@@ -106,14 +106,14 @@ if not lane then return -1 end
 if lane ~= ARGV[1] then return -2 end
 if redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then return 0 end
 local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'acked' or state == 'cleared' or state == 'searched' then return -3 end
+if {closed} then return -3 end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 redis.call('HSET', KEYS[1], 'state', ARGV[4], 'updated_at', ARGV[7])
 redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
 if ARGV[6] == '1' then redis.call('SREM', KEYS[3], ARGV[2]) else redis.call('SADD', KEYS[3], ARGV[2]) end
 return 1
-"""
+""".replace("{closed}", " or ".join(f"state == '{c}'" for c in CLOSED))
 
 # KEYS: status, lanes; ARGV: lane, scan_id, at
 _TOUCH = """
@@ -401,16 +401,15 @@ class MemoryLaneStateStore:
                 raise ValueError(f"alert {ack.alert_id!r} is not on lane {ack.lane_id!r}")
             if record["history"] and record["history"][-1] == ack:
                 return False
-            if record["state"] in _CLOSED:
-                decided = AlertRecord(alert=record["alert"], state=record["state"],
-                                      updated_at=_from_epoch(record["updated_at"] / 1000), history=tuple(record["history"]))
-                raise AlreadyDecided(ack.alert_id, decided)
-            record["history"].append(ack)
-            record["state"], record["updated_at"] = state, _ms(ack.at)
-            self._lane_counters(ack.lane_id)[counter] += 1
-            opened = self._open.setdefault(ack.lane_id, set())
-            opened.discard(ack.alert_id) if close else opened.add(ack.alert_id)
-            return True
+            settled = record["state"] in CLOSED
+            if not settled:
+                record["history"].append(ack)
+                record["state"], record["updated_at"] = state, _ms(ack.at)
+                self._lane_counters(ack.lane_id)[counter] += 1
+                opened = self._open.setdefault(ack.lane_id, set())
+                opened.discard(ack.alert_id) if close else opened.add(ack.alert_id)
+                return True
+        raise AlreadyDecided(ack.alert_id, self.alert(ack.alert_id))
 
     def alert(self, alert_id: str) -> AlertRecord | None:
         """The alert's record and decision history, or None when unknown or expired."""

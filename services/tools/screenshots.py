@@ -24,22 +24,18 @@ SHOTS = ("login", "review", "organic", "tip", "supervisor")
 
 
 def _alert(lane: str, seq: int, frame, runtime, at: datetime):
-    from pipeline.alerting import AlertPolicy
-    from pipeline.messages import Alert, Box, Detection, alert_id_for, make_scan_id
+    """The alert the pipeline would raise on a frame: the detector's boxes through the alert service's own policy."""
+    from pipeline.alerting import AlertPolicy, build_alert
+    from pipeline.messages import Box, Detection, Detections, make_scan_id
     from training.inference import detect_frames
 
-    policy = AlertPolicy()
-    rows = detect_frames(runtime, [frame.rgb], conf_threshold=0.1)[0]
-    names = runtime.class_names
-    dets = tuple(Detection(label=names[int(c)], score=float(s), box=Box(x1=x1, y1=y1, x2=x2, y2=y2))
-                 for x1, y1, x2, y2, s, c in rows[:6] if x2 > x1 and y2 > y1)
-    dets = tuple(d for d in dets if (rule := policy.rule(d.label)) is not None and d.score >= rule.threshold)
-    if not dets:
-        return None
-    scan_id = make_scan_id(lane, seq, at)
-    return Alert(alert_id=alert_id_for(scan_id), scan_id=scan_id, lane_id=lane, scanner_id="scanner-1", captured_at=at,
-                 seq=seq, classes=tuple(dict.fromkeys(d.label for d in dets)), detections=dets,
-                 severity=policy.rule(dets[0].label).severity, created_at=at, views=("top",))
+    rows = detect_frames(runtime, [frame.rgb], conf_threshold=0.05)[0]
+    h, w = frame.rgb.shape[:2]
+    part = Detections(scan_id=make_scan_id(lane, seq, at), lane_id=lane, scanner_id="scanner-1", captured_at=at, seq=seq,
+                      region_index=0, region_count=1, region=Box(x1=0, y1=0, x2=w, y2=h), engine="screenshots",
+                      detections=tuple(Detection(label=runtime.class_names[int(c)], score=float(s), box=Box(x1=x1, y1=y1, x2=x2, y2=y2))
+                                       for x1, y1, x2, y2, s, c in rows if x2 > x1 and y2 > y1))
+    return build_alert([part], AlertPolicy(), created_at=at)
 
 
 def make_screenshots(out: Path, *, chromium: str = "/usr/bin/chromium", seed: int = 4) -> list[Path]:

@@ -14,7 +14,6 @@ supervisors, counted).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -68,7 +67,7 @@ class Console:
 
     @property
     def unknown_total(self) -> int:
-        return int(self.unknown._value.get())
+        return int(self.registry.get_sample_value("lanewatch_console_unknown_total") or 0)
 
     def lane_board(self) -> list[dict[str, Any]]:
         """Each lane: status and counters (Redis), scans in the last minute, open alerts, queue, who holds its scans,
@@ -76,16 +75,14 @@ class Console:
         lanes = self.lanes() if self.lanes is not None else []
         queue = self.desk.queue()
         per_minute = self.desk.scans_last_minute()
-        times = self.desk.decision_times()
         board = []
         for lane in lanes:
             mine = [i for i in queue if i["alert"]["lane_id"] == lane.lane_id]
-            spent = times.get(lane.lane_id, [])
             board.append({
                 "lane_id": lane.lane_id, "state": lane.state, "counters": lane.counters,
                 "open_alerts": len(lane.open_alerts), "scans_per_minute": per_minute.get(lane.lane_id, 0),
                 "queued": len(mine), "operators": sorted({i["claimed_by"] for i in mine if i.get("claimed_by")}),
-                "mean_decision_s": round(sum(spent) / len(spent), 1) if spent else None,
+                "mean_decision_s": self.desk.mean_decision_s(lane.lane_id),
                 **self.desk.lane_settings(lane.lane_id),
             })
         return board
@@ -105,6 +102,8 @@ class Console:
 
 
 def create_app(console: Console) -> Starlette:
+    """The routes. Those that only talk to Redis are plain functions (Starlette runs them in its thread pool);
+    those that read a request body or stream are coroutines that hand their Redis work to the pool in one call."""
     desk = console.desk
 
     def need(request: Request, role: str = "screener", *, csrf: bool = False) -> Session | Response:
@@ -117,29 +116,30 @@ def create_app(console: Console) -> Starlette:
             return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
         return s
 
-    async def index(request: Request) -> Response:
+    def index(request: Request) -> Response:
         return RedirectResponse("/console" if console.session(request) else "/login", status_code=303)
 
-    async def login_page(request: Request, message: str = "", status: int = 200) -> Response:
-        html = _page("login.html").replace("{{message}}", escape(message))
-        return HTMLResponse(html, status_code=status)
+    def login_page(request: Request, message: str = "", status: int = 200) -> Response:
+        return HTMLResponse(_page("login.html").replace("{{message}}", escape(message)), status_code=status)
 
-    async def login(request: Request) -> Response:
-        # an urlencoded form of two fields: parsed here rather than with python-multipart
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
-        client = request.client.host if request.client else "-"
+    def login_as(request: Request, user: str, password: str) -> Response:
         try:
-            s = await run_in_threadpool(desk.login, form.get("user", ""), form.get("password", ""), client=client)
+            s = desk.login(user, password, client=request.client.host if request.client else "-")
         except PermissionError as err:
-            return await login_page(request, str(err), 429)
+            return login_page(request, str(err), 429)
         if s is None:
-            return await login_page(request, "wrong user name or password", 401)
+            return login_page(request, "wrong user name or password", 401)
         response = RedirectResponse("/console", status_code=303)
         response.set_cookie(COOKIE, s.token, httponly=True, samesite="strict", secure=console.secure_cookie,
                             max_age=desk.session_s, path="/")
         return response
 
-    async def logout(request: Request) -> Response:
+    async def login(request: Request) -> Response:
+        # an urlencoded form of two fields: parsed here rather than with python-multipart
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        return await run_in_threadpool(login_as, request, form.get("user", ""), form.get("password", ""))
+
+    def logout(request: Request) -> Response:
         s = need(request, csrf=True)
         if isinstance(s, Response):
             return s
@@ -148,7 +148,7 @@ def create_app(console: Console) -> Starlette:
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    async def console_page(request: Request) -> Response:
+    def console_page(request: Request) -> Response:
         s = console.session(request)
         if s is None:
             return RedirectResponse("/login", status_code=303)
@@ -156,77 +156,73 @@ def create_app(console: Console) -> Starlette:
                 .replace("{{role}}", s.role).replace("{{reasons}}", json.dumps(REASONS)))
         return HTMLResponse(html)
 
-    async def supervisor_page(request: Request) -> Response:
+    def supervisor_page(request: Request) -> Response:
         s = console.session(request)
         if s is None:
             return RedirectResponse("/login", status_code=303)
         if not s.at_least("supervisor"):
             return HTMLResponse("<h1>403</h1><p>supervisors only</p>", status_code=403)
-        figures = await run_in_threadpool(desk.operator_figures)
-        audit = await run_in_threadpool(desk.audit_log, 200)
-        rows = "".join(_operator_row(u, f) for u, f in sorted(figures.items()))
-        board = await run_in_threadpool(console.lane_board)
-        lane_rows = "".join(_lane_row(b) for b in board)
+        audit = desk.audit_log(2000)
+        rows = "".join(_operator_row(u, f) for u, f in sorted(desk.operator_figures().items()))
+        lane_rows = "".join(_lane_row(b) for b in console.lane_board())
         log_rows = "".join(
             f"<tr><td>{datetime.fromtimestamp(int(e['at']) / 1000, UTC):%H:%M:%S}</td><td>{escape(e['user'])}</td>"
             f"<td>{escape(e['action'])}</td><td>{escape(e.get('alert_id', ''))}</td>"
-            f"<td>{escape(e.get('decision', ''))} {escape(e.get('reason', ''))}</td></tr>" for e in audit)
-        unknown = [i for i in await run_in_threadpool(_recent_unknown, desk)]
+            f"<td>{escape(e.get('decision', ''))} {escape(e.get('reason', ''))}</td></tr>" for e in audit[:200])
+        unknown_ids = [e["alert_id"] for e in audit if e["action"] == "unknown"][:50]
         unknown_rows = "".join(f"<tr><td>{escape(i['alert_id'])}</td><td>{escape(i['alert']['lane_id'])}</td>"
-                               f"<td>{escape(i.get('claimed_by', '-'))}</td></tr>" for i in unknown)
+                               f"<td>{escape(i.get('claimed_by', '-'))}</td></tr>"
+                               for a in unknown_ids if (i := desk.item(a)) is not None)
         html = (_page("supervisor.html").replace("{{user}}", escape(s.user)).replace("{{figures}}", rows)
                 .replace("{{audit}}", log_rows).replace("{{unknown}}", unknown_rows)
                 .replace("{{unknown_total}}", str(console.unknown_total)).replace("{{lanes}}", lane_rows)
                 .replace("{{csrf}}", s.csrf))
         return HTMLResponse(html)
 
-    async def api_queue(request: Request) -> Response:
+    def api_queue(request: Request) -> Response:
         s = need(request)
         if isinstance(s, Response):
             return s
-        last = await run_in_threadpool(desk.last_event_id)
-        items = await run_in_threadpool(desk.queue)
-        return JSONResponse({"items": items, "last_event_id": last, "user": s.user, "role": s.role})
+        last = desk.last_event_id()
+        return JSONResponse({"items": desk.queue(), "last_event_id": last, "user": s.user, "role": s.role})
 
-    async def api_next(request: Request) -> Response:
+    def api_next(request: Request) -> Response:
         s = need(request, csrf=True)
         if isinstance(s, Response):
             return s
-        item = await run_in_threadpool(desk.claim_next, s.user)
-        return JSONResponse({"item": item})
+        return JSONResponse({"item": desk.claim_next(s.user)})
 
-    async def api_claim(request: Request) -> Response:
+    def api_claim(request: Request) -> Response:
         s = need(request, csrf=True)
         if isinstance(s, Response):
             return s
         try:
-            item = await run_in_threadpool(desk.claim, request.path_params["alert_id"], s.user)
+            item = desk.claim(request.path_params["alert_id"], s.user)
         except LookupError as err:
             return JSONResponse({"error": str(err)}, status_code=404)
         except PermissionError as err:
             return JSONResponse({"error": str(err)}, status_code=409)
         return JSONResponse({"item": item})
 
-    async def api_decide(request: Request) -> Response:
+    def decide(request: Request, body: Any) -> Response:
         s = need(request, csrf=True)
         if isinstance(s, Response):
             return s
         alert_id = request.path_params["alert_id"]
         try:
-            body = await request.json()
             verdict, reason, note = str(body["decision"]), str(body.get("reason", "")), str(body.get("note", ""))[:500]
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
             return JSONResponse({"error": 'send JSON {"decision": "clear|search|escalate", "reason": ..., "note": ...}'},
                                 status_code=400)
         if verdict not in REASONS or reason not in REASONS[verdict]:
             return JSONResponse({"error": f"decision one of {', '.join(REASONS)} with a reason code of it"}, status_code=400)
         try:
-            item = await run_in_threadpool(desk.decide, alert_id, s.user, verdict, reason=reason, note=note)
+            item = desk.decide(alert_id, s.user, verdict, reason=reason, note=note)
         except LookupError as err:
             return JSONResponse({"error": str(err)}, status_code=404)
         except PermissionError as err:
             return JSONResponse({"error": str(err)}, status_code=409)
-        source = await run_in_threadpool(desk.source, alert_id)
+        source = desk.source(alert_id)
         console.decisions.labels(verdict, source).inc()
         if source != "alert":
             # a TIP never leaves the console; a clean scan of a review-all lane has no alert to answer
@@ -239,34 +235,40 @@ def create_app(console: Console) -> Starlette:
         ack = Ack(alert_id=alert_id, lane_id=alert["lane_id"], decision=verdict, operator=s.user, at=datetime.now(UTC),
                   note=text[:1000])
         try:
-            await run_in_threadpool(console.send_ack, ack)
+            console.send_ack(ack)
         except Exception as err:  # the broker did not take it: the scan goes back to this operator
-            await run_in_threadpool(desk.undo, alert_id, s.user)
+            desk.undo(alert_id, s.user)
             log.error("decision not sent: %s", err)
             return JSONResponse({"error": f"decision not sent, try again: {err}"}, status_code=503)
         return JSONResponse({"item": item})
 
-    async def api_image(request: Request) -> Response:
+    async def api_decide(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        return await run_in_threadpool(decide, request, body)
+
+    def api_image(request: Request) -> Response:
         s = need(request)
         if isinstance(s, Response):
             return s
-        item = await run_in_threadpool(desk.item, request.path_params["alert_id"])
+        item = desk.item(request.path_params["alert_id"])
         if item is None:
             return PlainTextResponse("no such alert", status_code=404)
         view = request.query_params.get("view", "top")
-        data = await run_in_threadpool(desk.image, item["alert_id"])  # a TIP shows its projection
+        data = desk.image(item["alert_id"])  # a TIP shows its projection
         if data is None:
-            data = await run_in_threadpool(console.scan_image, item["alert"]["scan_id"], view)
+            data = console.scan_image(item["alert"]["scan_id"], view)
         if data is None:
             return PlainTextResponse("the scan's image is no longer kept", status_code=404)
         digest = hashlib.sha256(data).hexdigest()
-        await run_in_threadpool(desk.audit, s.user, "view", alert_id=item["alert_id"], view=view, image_sha256=digest,
-                                model=console.model_version)
+        desk.audit(s.user, "view", alert_id=item["alert_id"], view=view, image_sha256=digest, model=console.model_version)
         kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
         return Response(data, media_type=kind, headers={"Cache-Control": "private, no-store", "X-Image-SHA256": digest})
 
     async def api_events(request: Request) -> Response:
-        s = need(request)
+        s = await run_in_threadpool(need, request)
         if isinstance(s, Response):
             return s
         last = request.headers.get("last-event-id") or request.query_params.get("last") or "$"
@@ -283,36 +285,39 @@ def create_app(console: Console) -> Starlette:
                 for event_id, kind, data in events:
                     last = event_id
                     yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
-                await asyncio.sleep(0)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    async def api_lanes(request: Request) -> Response:
+    def api_lanes(request: Request) -> Response:
         s = need(request)
         if isinstance(s, Response):
             return s
-        return JSONResponse({"lanes": await run_in_threadpool(console.lane_board)})
+        return JSONResponse({"lanes": console.lane_board()})
 
-    async def api_set_lane(request: Request) -> Response:
+    def set_lane(request: Request, body: Any) -> Response:
         s = need(request, "supervisor", csrf=True)
         if isinstance(s, Response):
             return s
         try:
-            body = await request.json()
-            mode = body.get("mode")
             rate = None if body.get("tip_rate") in (None, "") else float(body["tip_rate"])
-            settings = await run_in_threadpool(lambda: desk.set_lane(request.path_params["lane"], mode=mode, tip_rate=rate,
-                                                                     by=s.user))
+            settings = desk.set_lane(request.path_params["lane"], mode=body.get("mode"), tip_rate=rate, by=s.user)
         except (ValueError, TypeError, AttributeError) as err:
             return JSONResponse({"error": str(err)}, status_code=400)
         return JSONResponse(settings)
 
-    async def metrics(request: Request) -> Response:
+    async def api_set_lane(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        return await run_in_threadpool(set_lane, request, body)
+
+    def metrics(request: Request) -> Response:
         return Response(generate_latest(console.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def healthz(request: Request) -> Response:
-        ok = await run_in_threadpool(lambda: bool(desk.r.ping()))
+    def healthz(request: Request) -> Response:
+        ok = bool(desk.r.ping())
         return JSONResponse({"ok": ok, "unknown_total": console.unknown_total}, status_code=200 if ok else 503)
 
     routes = [
@@ -345,12 +350,6 @@ def _lane_row(b: dict) -> str:
 def _xyxy(detection: dict) -> list[float]:
     b = detection["box"]
     return [b["x1"], b["y1"], b["x2"], b["y2"]]
-
-
-def _recent_unknown(desk: Desk) -> list[dict[str, Any]]:
-    """Scans timed out as UNKNOWN, from the audit log (newest first), for the supervisor page."""
-    ids = [e["alert_id"] for e in desk.audit_log(2000) if e["action"] == "unknown"][:50]
-    return [item for a in ids if (item := desk.item(a)) is not None]
 
 
 def feed(console: Console, consumer, stop: threading.Event, *, deadline_s: Callable[[str], float]) -> None:

@@ -13,7 +13,7 @@ Everything the web console knows lives here, so any number of console processes 
 | `lw:console:deadlines`           | zset   | undecided alert ids by deadline (ms)                          |
 | `lw:console:events`              | stream | what the browsers are told: `type`, `data` (JSON); ids are SSE event ids |
 | `lw:console:audit`               | stream | every view, claim and decision: who, when, what, model, image hash |
-| `lw:console:lane:{lane}`         | hash   | `mode` (alarms/all), `tip_rate` (0..1): set by supervisors     |
+| `lw:console:lane:{lane}`         | hash   | `mode` (alarms/all), `tip_rate` (0..1) set by supervisors; `decisions`, `decision_ms_total` |
 | `lw:console:tip:{alert_id}`      | hash   | a projected threat's truth: `label`, `box` (JSON); never sent to a browser before the decision |
 | `lw:console:image:{alert_id}`    | string | the image an item shows when it is not the scan as kept (a TIP projection) |
 
@@ -77,14 +77,15 @@ if holder ~= ARGV[1] then redis.call('HSET', KEYS[1], 'claimed_at', ARGV[2]) end
 return 1
 """
 
-# KEYS: item, queue, deadlines; ARGV: user, now ms, verdict, alert id.
+# KEYS: item, queue, deadlines; ARGV: user, now ms, verdict, alert id, reason, note.
 # 1 decided, 0 not held by this user (or the lock lapsed), -1 already decided, -2 unknown alert.
 _DECIDE = """
 local state, holder, untl = unpack(redis.call('HMGET', KEYS[1], 'state', 'claimed_by', 'claim_until'))
 if not state then return -2 end
 if state == 'decided' or state == 'unknown' then return -1 end
 if state ~= 'claimed' or holder ~= ARGV[1] or tonumber(untl) < tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'decided', 'decision', ARGV[3], 'decided_by', ARGV[1], 'decided_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', 'decided', 'decision', ARGV[3], 'decided_by', ARGV[1], 'decided_at', ARGV[2],
+           'reason', ARGV[5], 'note', ARGV[6])
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[4])
 return 1
@@ -274,25 +275,22 @@ class Desk:
         raw = self.r.hgetall(K_LANE.format(lane_id))
         return {"mode": (raw.get(b"mode") or b"alarms").decode(), "tip_rate": float(raw.get(b"tip_rate") or 0.0)}
 
+    def mean_decision_s(self, lane_id: str) -> float | None:
+        """Mean claim-to-decision time on a lane (running totals kept as decisions are made), None before any."""
+        n, total = self.r.hmget(K_LANE.format(lane_id), "decisions", "decision_ms_total")
+        return round(int(total) / int(n) / 1000, 1) if n else None
+
     def item(self, alert_id: str) -> dict[str, Any] | None:
         """A queue item as the browser sees it (None when unknown)."""
-        raw = self.r.hgetall(K_ITEM.format(alert_id))
-        if not raw:
-            return None
-        d = {k.decode(): v.decode() for k, v in raw.items()}
-        alert = json.loads(d.pop("alert"))
-        out: dict[str, Any] = {"alert": alert, "alert_id": alert["alert_id"], "state": d["state"]}
-        for name in ("queued_at", "deadline", "claim_until", "claimed_at", "decided_at"):
-            if name in d:
-                out[name] = int(float(d[name]))
-        for name in ("claimed_by", "decision", "decided_by", "reason", "note"):
-            if name in d:
-                out[name] = d[name]
-        return out
+        return _item(self.r.hgetall(K_ITEM.format(alert_id)))
 
     def queue(self) -> list[dict[str, Any]]:
-        """Every undecided scan, oldest first."""
-        return [item for a in self.r.zrange(K_QUEUE, 0, -1) if (item := self.item(a.decode())) is not None]
+        """Every undecided scan, oldest first (one round trip for all of them)."""
+        pipe = self.r.pipeline(transaction=False)
+        for a in self.r.zrange(K_QUEUE, 0, -1):
+            pipe.hgetall(K_ITEM.format(a.decode()))
+        return [item for raw in pipe.execute() if (item := _item(raw)) is not None]
+
 
     def claim_next(self, user: str) -> dict[str, Any] | None:
         """Take the oldest scan nobody holds (or the one `user` already holds); None when the queue is empty."""
@@ -321,7 +319,8 @@ class Desk:
         if verdict not in ("clear", "search", "escalate"):
             raise ValueError(f"decision must be clear, search or escalate, not {verdict!r}")
         now = self._ms()
-        got = self._decide(keys=[K_ITEM.format(alert_id), K_QUEUE, K_DEADLINES], args=[user, now, verdict, alert_id])
+        got = self._decide(keys=[K_ITEM.format(alert_id), K_QUEUE, K_DEADLINES],
+                           args=[user, now, verdict, alert_id, reason, note])
         if got == -2:
             raise LookupError(f"no alert {alert_id!r} in the queue")
         if got != 1:
@@ -330,8 +329,11 @@ class Desk:
                 raise PermissionError(f"{alert_id} was already decided ({item.get('decision', item['state'])}) "
                                       f"by {item.get('decided_by', 'the deadline')}")
             raise PermissionError(f"{alert_id} is not held by {user}: claim it first")
-        self.r.hset(K_ITEM.format(alert_id), mapping={"reason": reason, "note": note})
         item = self.item(alert_id)
+        decision_ms = now - item.get("claimed_at", now)
+        lane_key = K_LANE.format(item["alert"]["lane_id"])  # running figures for the lane board
+        self.r.hincrby(lane_key, "decisions", 1)
+        self.r.hincrby(lane_key, "decision_ms_total", decision_ms)
         extra: dict[str, Any] = {}
         truth = self.tip_truth(alert_id)
         if truth is not None:  # found means the bag goes to a search (or up); a clear lets the threat through
@@ -339,7 +341,7 @@ class Desk:
             item["tip"] = {**truth, "hit": hit, "message": "projected threat: well found" if hit else "missed projected threat"}
             extra["tip"] = "hit" if hit else "miss"
         self.audit(user, "decision", alert_id=alert_id, lane=item["alert"]["lane_id"], decision=verdict, reason=reason,
-                   note=note, decision_ms=now - item.get("claimed_at", now), **extra)
+                   note=note, decision_ms=decision_ms, **extra)
         self.publish("decided", {k: v for k, v in item.items() if k != "tip"})
         return item
 
@@ -387,14 +389,6 @@ class Desk:
             counts[lane] = counts.get(lane, 0) + 1
         return counts
 
-    def decision_times(self, count: int = 5000) -> dict[str, list[float]]:
-        """Claim-to-decision seconds of the newest decisions, per lane."""
-        out: dict[str, list[float]] = {}
-        for e in self.audit_log(count):
-            if e["action"] == "decision" and "lane" in e:
-                out.setdefault(e["lane"], []).append(float(e.get("decision_ms", 0)) / 1000)
-        return out
-
     def audit(self, user: str, action: str, **fields: Any) -> None:
         entry = {"user": user, "action": action, "at": self._ms(), **{k: str(v) for k, v in fields.items()}}
         self.r.xadd(K_AUDIT, entry, maxlen=100_000, approximate=True)
@@ -425,3 +419,19 @@ class Desk:
 
 def _blank() -> dict[str, float]:
     return {"decisions": 0, "decision_s_total": 0.0, "timeouts": 0, "tips": 0, "tip_hits": 0}
+
+
+def _item(raw: dict[bytes, bytes]) -> dict[str, Any] | None:
+    """A queue item's hash as the browser sees it (its source and TIP truth left out); None for no hash."""
+    if not raw:
+        return None
+    d = {k.decode(): v.decode() for k, v in raw.items()}
+    alert = json.loads(d.pop("alert"))
+    out: dict[str, Any] = {"alert": alert, "alert_id": alert["alert_id"], "state": d["state"]}
+    for name in ("queued_at", "deadline", "claim_until", "claimed_at", "decided_at"):
+        if name in d:
+            out[name] = int(float(d[name]))
+    for name in ("claimed_by", "decision", "decided_by", "reason", "note"):
+        if name in d:
+            out[name] = d[name]
+    return out

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -120,11 +121,10 @@ class WebConsole:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self.threads.append(t)
-        deadline = threading.Event()
         for _ in range(int(timeout_s * 20)):
             if self.server.started and self.consumer_ready.is_set():
                 return self
-            deadline.wait(0.05)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"the web console did not start within {timeout_s:g} s")
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.boxes import nms
 from training.datasets.records import Sample
 from training.evaluation.inputs import Detections, check_inputs, detections_of, ground_truth_of
 from training.evaluation.voc import box_iou, match_detections, pr_curve
@@ -35,16 +36,9 @@ MISSED = "missed"
 
 
 def agnostic_nms(rows: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy NMS over (K, 6) detections whatever their class: the kept rows, in descending score."""
+    """Greedy NMS over (K, 6) detections whatever their class (`pipeline.boxes.nms`): the kept rows, best first."""
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-    order = np.argsort(-rows[:, 4], kind="stable")
-    rows = rows[order]
-    overlap = box_iou(rows[:, :4], rows[:, :4])
-    keep = np.ones(len(rows), dtype=bool)
-    for i in range(len(rows)):
-        if keep[i]:
-            keep[i + 1 :] &= overlap[i, i + 1 :] <= iou
-    return rows[keep]
+    return rows[nms(rows[:, :4], rows[:, 4], iou)]
 
 
 def agnostic_ap(
