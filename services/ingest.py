@@ -269,7 +269,7 @@ class SimulatedLanes:
         # fresh: a renderer thread keeps new bags coming; a scan takes a new one when there is one, else
         # (the renderer behind the lanes) a pool frame again, counted in `reused`
         self.fresh: deque[dict[str, SimFrame]] = deque(maxlen=64)
-        self.reused, self._stop = 0, threading.Event()
+        self.reused, self._stop, self._renderer = 0, threading.Event(), None
         if fresh:
             def renderer(r: np.random.Generator) -> None:
                 while not self._stop.is_set():
@@ -278,7 +278,9 @@ class SimulatedLanes:
                     else:
                         self._stop.wait(0.05)
 
-            threading.Thread(target=renderer, args=(np.random.default_rng(seed + 1),), name="sim-render", daemon=True).start()
+            self._renderer = threading.Thread(target=renderer, args=(np.random.default_rng(seed + 1),), name="sim-render",
+                                              daemon=True)
+            self._renderer.start()
         # rates differ per lane (a busy airport lane next to a quiet one) around the mean `rate`;
         # the duty cycle of steady/burst/idle spells (8:3:4 s) averages about 1.2x the steady rate
         poisson = traffic == "poisson"
@@ -321,7 +323,11 @@ class SimulatedLanes:
                 yield lane, pool[int(self.rng.integers(len(pool)))]
 
     def close(self) -> None:
+        # joined, not left to die with the interpreter: a daemon thread still inside the renderer's native
+        # code while Python finalises can abort the process (SIGABRT seen in CI)
         self._stop.set()
+        if self._renderer is not None:
+            self._renderer.join(30)
 
 
 # ---- watched directory ----------------------------------------------------------------------------------------
