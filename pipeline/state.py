@@ -13,6 +13,7 @@ Key layout (the one place it is written down; `KEYS` below is the same table in 
 | `lw:dedup:{scan_id}`           | string | a recorded scan's outcome (`clear` or its alert id); TTL  |
 | `lw:blob:{key}`                | string | a claim-check payload (bytes), key = its content hash; TTL |
 | `lw:scan:{scan_id}:{view}`     | string | a scan view as operators see it (PNG or JPEG bytes); TTL: short, longer once an alert keeps its `top`/`side` |
+| `lw:outbox`                    | zset   | alerts recorded and not yet on `lanewatch.alerts` (id -> epoch ms recorded or last re-sent) |
 | `lw:outcomes`                  | stream | every recorded outcome: `scan`, `lane`, `outcome` (clear/threat), `alert` (its id or ""); the newest ~10,000 |
 
 A lane's state (active/idle/offline) is not stored: it follows from `last_seen` when read.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -48,6 +50,7 @@ KEYS = {
     "dedup": "lw:dedup:{scan_id}",
     "blob": "lw:blob:{key}",
     "outcomes": "lw:outcomes",
+    "outbox": "lw:outbox",
     "scan": "lw:scan:{scan_id}:{view}",
 }
 COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown")
@@ -71,8 +74,8 @@ _DECISIONS = {
     "search": ("searched", "searched", True), "unknown": ("unknown", "unknown", False),
 }
 
-# KEYS: dedup, status, counters, lanes, open, alert, outcomes
-# ARGV: lane, scan_id, at (epoch s), dedup ttl, record ttl, alert id ("" when clear), alert JSON
+# KEYS: dedup, status, counters, lanes, open, alert, outcomes, outbox
+# ARGV: lane, scan_id, at (epoch s), dedup ttl, record ttl, alert id ("" when clear), alert JSON, now (epoch ms)
 _RECORD_OUTCOME = """
 local outcome = ARGV[6] ~= '' and ARGV[6] or 'clear'
 if not redis.call('SET', KEYS[1], outcome, 'NX', 'EX', ARGV[4]) then return 0 end
@@ -85,6 +88,8 @@ if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[6], 'alert', ARGV[7], 'lane', ARGV[1], 'state', 'open', 'updated_at', ARGV[3])
   redis.call('EXPIRE', KEYS[6], ARGV[5])
   redis.call('SADD', KEYS[5], ARGV[6])
+  -- in the outbox until the alert service has it on the topic (`published`): a crash in between re-sends it
+  redis.call('ZADD', KEYS[8], ARGV[8], ARGV[6])
 else
   redis.call('HINCRBY', KEYS[3], 'clears', 1)
 end
@@ -96,6 +101,14 @@ if tonumber(ARGV[3]) >= seen then
   redis.call('HSET', KEYS[2], 'last_seen', ARGV[3], 'last_scan', ARGV[2], 'last_outcome', kind)
 end
 return 1
+"""
+
+# KEYS: outbox; ARGV: older than (epoch ms), now (epoch ms), at most
+# the outbox's entries older than a flush can take, each stamped now so one re-sender takes it per grace period
+_TAKE_UNPUBLISHED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return ids
 """
 
 # KEYS: alert, history, open, counters
@@ -173,6 +186,10 @@ class LaneStateStore(BlobStore, ScanImageStore, Protocol):
 
     def touch(self, *, lane_id: str, scan_id: str, at: datetime) -> None: ...
 
+    def published(self, alert_ids: Iterable[str]) -> None: ...
+
+    def unpublished(self, *, older_than_s: float, limit: int = 100) -> list[Alert]: ...
+
     def is_done(self, scan_id: str) -> bool: ...
 
     def decide(self, ack: Ack) -> bool: ...
@@ -206,6 +223,7 @@ class RedisLaneStateStore:
         self._record = client.register_script(_RECORD_OUTCOME)
         self._decide = client.register_script(_DECIDE)
         self._touch = client.register_script(_TOUCH)
+        self._take = client.register_script(_TAKE_UNPUBLISHED)
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> RedisLaneStateStore:
@@ -220,10 +238,31 @@ class RedisLaneStateStore:
         keys = [
             KEYS["dedup"].format(scan_id=scan_id), *self._lane_keys(lane_id, "status", "counters"), KEYS["lanes"],
             KEYS["open"].format(lane=lane_id), KEYS["alert"].format(alert_id=alert_id or "-"), KEYS["outcomes"],
+            KEYS["outbox"],
         ]
         args = [lane_id, scan_id, _epoch(at), self.dedup_ttl_s, self.record_ttl_s, alert_id,
-                "" if alert is None else alert.model_dump_json(exclude_none=True)]
+                "" if alert is None else alert.model_dump_json(exclude_none=True), int(time.time() * 1000)]
         return self._record(keys=keys, args=args) == 1
+
+    def published(self, alert_ids: Iterable[str]) -> None:
+        """These alerts are on the alerts topic: out of the outbox."""
+        ids = list(alert_ids)
+        if ids:
+            self.client.zrem(KEYS["outbox"], *ids)
+
+    def unpublished(self, *, older_than_s: float, limit: int = 100) -> list[Alert]:
+        """Alerts recorded more than `older_than_s` ago and still not published (their recorder crashed before its
+        flush), taken for re-sending: each is stamped now, so another re-sender leaves it for `older_than_s`."""
+        now = int(time.time() * 1000)
+        ids = self._take(keys=[KEYS["outbox"]], args=[now - int(older_than_s * 1000), now, limit])
+        out = []
+        for raw in ids:
+            record = self.alert(raw.decode())
+            if record is None:  # expired: nothing left to publish
+                self.client.zrem(KEYS["outbox"], raw)
+            else:
+                out.append(record.alert)
+        return out
 
     def touch(self, *, lane_id: str, scan_id: str, at: datetime) -> None:
         """Mark the lane seen (ingest calls this as scans arrive, before any outcome)."""
@@ -358,6 +397,7 @@ class MemoryLaneStateStore:
         self._alerts: dict[str, dict] = {}  # alert id -> alert, lane, state, updated_at, history, expires
         self._blobs: dict[str, tuple[bytes, float]] = {}
         self._scans: dict[str, tuple[bytes, float]] = {}  # lw:scan key -> (image, expires at)
+        self._outbox: dict[str, float] = {}  # alert id -> recorded or last taken (clock s)
 
     def record_outcome(self, *, scan_id: str, lane_id: str, at: datetime, alert: Alert | None = None) -> bool:
         """Record a scan's outcome once: False when `scan_id` was already recorded (a redelivery), nothing changed."""
@@ -376,8 +416,30 @@ class MemoryLaneStateStore:
                 self._alerts[alert.alert_id] = {"alert": alert, "lane": lane_id, "state": "open", "updated_at": t,
                                                 "history": [], "expires": now + self.record_ttl_s}
                 self._open.setdefault(lane_id, set()).add(alert.alert_id)
+                self._outbox[alert.alert_id] = now
             self._seen(lane_id, scan_id, t, kind)
             return True
+
+    def published(self, alert_ids: Iterable[str]) -> None:
+        """These alerts are on the alerts topic: out of the outbox."""
+        with self._lock:
+            for alert_id in alert_ids:
+                self._outbox.pop(alert_id, None)
+
+    def unpublished(self, *, older_than_s: float, limit: int = 100) -> list[Alert]:
+        """Alerts recorded more than `older_than_s` ago and not published, taken for re-sending (stamped now)."""
+        now = self.clock()
+        with self._lock:
+            ids = sorted((t, a) for a, t in self._outbox.items() if t < now - older_than_s)[:limit]
+            out = []
+            for _, alert_id in ids:
+                record = self._live(self._alerts, alert_id, now)
+                if record is None:
+                    del self._outbox[alert_id]
+                else:
+                    self._outbox[alert_id] = now
+                    out.append(record["alert"])
+            return out
 
     def touch(self, *, lane_id: str, scan_id: str, at: datetime) -> None:
         """Mark the lane seen (ingest calls this as scans arrive, before any outcome)."""

@@ -5,15 +5,17 @@ Consumes `lanewatch.detections` and `lanewatch.alerts.acks`:
 - detections are assembled per scan (`pipeline.alerting.ScanAssembler`) until every region of every view
   is in; the scan's outcome (clear, or an alert) is recorded in Redis once, atomically with its dedup key
   (`RedisLaneStateStore.record_outcome`), and only a first recording publishes to `lanewatch.alerts`:
-  a redelivered scan never raises a second alert. The price: a crash after the Redis write and before the
-  producer's flush leaves that alert in Redis (open on its lane, `lanewatch console lanes` shows it) but
-  not on the topic; closing that window needs a "published" mark in the alert record;
+  a redelivered scan never raises a second alert. The same script puts the alert in an outbox (`lw:outbox`),
+  which the service empties once the producer's flush has it on the broker; an alert still there
+  `outbox_grace_s` after its recording (its service died between the Redis write and the flush) is
+  published again by whichever alert service looks next (every `outbox_every_s`, and at start): an alert
+  reaches `lanewatch.alerts` at least once, and its id (`al-<scan id>`) lets consumers keep it once;
 - while a scan waits for its regions, the offsets of its records are held back from commits, so a crash
   loses nothing; a scan still incomplete after `scan_wait_s` is judged on what arrived (logged), so one
   lost region cannot hold a lane's commits for ever;
 - a scan that raises an alert keeps its images (`lw:scan:{scan_id}:{view}`, stored by the crop service with
   a short TTL) for `scan_retention_s`, so the operators' console can show what was found; a crash between
-  the recording and this leaves them on the short TTL (the same window as the alert's publication);
+  the recording and this leaves them on the short TTL (the console shows such an alert without its image);
 - operator decisions (acks) are applied to the alert records (`RedisLaneStateStore.decide`); one for an
   unknown alert, or naming the wrong lane, is dead-lettered.
 
@@ -24,10 +26,12 @@ Every outcome is logged as an `outcome` event with its capture-to-outcome latenc
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -49,6 +53,12 @@ class AlertSettings(ServiceSettings):
     scan_wait_s: float = Field(60.0, gt=0, description="longest a scan waits for its missing regions")
     scan_retention_s: int = Field(172_800, gt=0, description="how long the images of a scan that raised an alert are "
                                                              "kept (default 48 h, what screening sites keep)")
+    outbox_grace_s: float = Field(15.0, gt=0, description="an alert recorded this long ago and not yet published "
+                                                          "(its service died before its flush) is published again")
+    outbox_every_s: float = Field(5.0, gt=0, description="how often the outbox is checked")
+    crash_at: Literal["alert.after_record"] | None = Field(
+        None, description="fault injection for `lanewatch bench faults`: 'alert.after_record' kills the service "
+                          "(SIGKILL) right after it records its first alert in Redis, before publishing it")
 
     def policy(self) -> AlertPolicy:
         return AlertPolicy() if self.alert_policy is None else AlertPolicy.load(self.alert_policy)
@@ -67,10 +77,16 @@ class AlertStage(Stage):
         policy: AlertPolicy = AlertPolicy(),
         scan_wait_s: float = 60.0,
         scan_retention_s: int = 172_800,
+        outbox_grace_s: float = 15.0,
+        outbox_every_s: float = 5.0,
+        crash_at: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.names, self.policy, self.clock = store, topics, policy, clock
-        self.scan_retention_s = scan_retention_s
+        self.scan_retention_s, self.crash_at = scan_retention_s, crash_at
+        self.outbox_grace_s, self.outbox_every_s = outbox_grace_s, outbox_every_s
+        self._outbox_at = float("-inf")  # the first tick looks at once: what a crashed predecessor left
+        self._sending: list[str] = []  # alert ids handed to the producer since its last flush
         self.inputs = {topics.detections: Detections, topics.acks: Ack}
         self.assembler = ScanAssembler(max_wait_s=scan_wait_s)
 
@@ -113,13 +129,29 @@ class AlertStage(Stage):
         )
         if not recorded or alert is None:
             return []
+        if self.crash_at == "alert.after_record":
+            os.kill(os.getpid(), signal.SIGKILL)
         kept = self.store.keep_scan(alert.scan_id, ttl_s=self.scan_retention_s)
         if kept < len(alert.views):  # past the crop service's pending TTL: the console shows the alert without its image
             event(log, "scan images expired", level=logging.WARNING, scan_id=alert.scan_id, views=list(alert.views), kept=kept)
+        self._sending.append(alert.alert_id)
         return [Out(self.names.alerts, alert)]
 
     def tick(self, now: float) -> list[Out]:
-        return [out for done in self.assembler.expire(now) for out in self._finish(done)]
+        outs = [out for done in self.assembler.expire(now) for out in self._finish(done)]
+        if now - self._outbox_at >= self.outbox_every_s:
+            self._outbox_at = now
+            for alert in self.store.unpublished(older_than_s=self.outbox_grace_s):
+                event(log, "alert re-sent", level=logging.WARNING, alert_id=alert.alert_id, lane_id=alert.lane_id,
+                      reason="recorded but not published (its service stopped before the flush)")
+                self._sending.append(alert.alert_id)
+                outs.append(Out(self.names.alerts, alert))
+        return outs
+
+    def flushed(self) -> None:
+        if self._sending:
+            self.store.published(self._sending)
+            self._sending.clear()
 
     def held(self) -> Mapping[Partition, int]:
         low: dict[Partition, int] = {}
@@ -137,5 +169,6 @@ class AlertStage(Stage):
 def make_stage(settings: AlertSettings) -> Callable[[LaneStateStore, Topics], AlertStage]:
     """The stage factory `services.runner.serve` calls once Redis is connected."""
     policy = settings.policy()
-    return lambda store, topics: AlertStage(store, topics, policy=policy, scan_wait_s=settings.scan_wait_s,
-                                            scan_retention_s=settings.scan_retention_s)
+    return lambda store, topics: AlertStage(
+        store, topics, policy=policy, scan_wait_s=settings.scan_wait_s, scan_retention_s=settings.scan_retention_s,
+        outbox_grace_s=settings.outbox_grace_s, outbox_every_s=settings.outbox_every_s, crash_at=settings.crash_at)

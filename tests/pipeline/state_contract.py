@@ -134,6 +134,29 @@ def check_scan_images_are_stored_and_kept(store):
     return scan_id
 
 
-CHECKS = [check_is_a_lane_state_store, check_outcomes_count_once_per_scan, check_status_follows_last_seen,
+def check_alerts_stay_in_the_outbox_until_published(store):
+    lane = _lane()
+    a, b = _alert(lane, 1), _alert(lane, 2)
+    for alert in (a, b):
+        assert store.record_outcome(scan_id=alert.scan_id, lane_id=lane, at=NOW, alert=alert)
+
+    def taken(older_than_s):
+        return {x.alert_id: x for x in store.unpublished(older_than_s=older_than_s, limit=100_000)}
+
+    time.sleep(0.05)
+    first = taken(0.01)
+    assert {a.alert_id, b.alert_id} <= set(first) and first[a.alert_id] == a  # the whole alert comes back
+    assert a.alert_id not in taken(60)  # stamped when taken: a second re-sender leaves it for the grace period
+    store.published([a.alert_id])
+    time.sleep(0.05)
+    again = taken(0.01)
+    assert b.alert_id in again and a.alert_id not in again
+    store.published([b.alert_id])
+    assert not store.record_outcome(scan_id=b.scan_id, lane_id=lane, at=NOW, alert=b)  # a redelivery: not back in
+    time.sleep(0.05)
+    assert not {a.alert_id, b.alert_id} & set(taken(0.01))
+
+
+CHECKS = [check_alerts_stay_in_the_outbox_until_published, check_is_a_lane_state_store, check_outcomes_count_once_per_scan, check_status_follows_last_seen,
           check_alert_record_and_decision_history, check_claim_check_blobs_expire,
           check_search_closes_an_alert_and_unknown_keeps_it_open, check_scan_images_are_stored_and_kept]

@@ -107,6 +107,32 @@ def test_alert_stage_records_once_and_takes_decisions():
     assert isinstance(rejected, Rejected) and "no alert" in rejected.reason
 
 
+def test_an_alert_recorded_but_never_flushed_is_published_by_the_next_alert_service():
+    now = [1000.0]
+    store = MemoryLaneStateStore(clock=lambda: now[0])
+    crashed = AlertStage(store, T, outbox_grace_s=15, clock=lambda: now[0])
+    (outs,) = crashed.handle([_record(T.detections, _part(7, 0.9))])
+    (alert,) = [o.message for o in outs]
+    # the service dies here: its producer never flushed, so `flushed` never ran
+    restarted = AlertStage(store, T, outbox_grace_s=15, outbox_every_s=5, clock=lambda: now[0])
+    assert restarted.tick(now[0]) == []  # within the grace period the first service may still be flushing
+    now[0] += 10
+    assert restarted.tick(now[0]) == []  # 10 s on: still within the grace period
+    now[0] += 4
+    assert restarted.tick(now[0]) == []  # past the grace, but the outbox is looked at every 5 s (last at t=1010)
+    now[0] += 2
+    (resent,) = restarted.tick(now[0])
+    assert resent.topic == T.alerts and resent.message == alert
+    restarted.flushed()  # on the broker now: out of the outbox for good
+    now[0] += 60
+    assert restarted.tick(now[0]) == [] and store.unpublished(older_than_s=0) == []
+    # an alert the service itself flushed never comes back
+    (outs,) = restarted.handle([_record(T.detections, _part(8, 0.9), offset=1)])
+    restarted.flushed()
+    now[0] += 60
+    assert restarted.tick(now[0]) == []
+
+
 def test_alert_waits_for_every_region_of_a_scan():
     count = 2
     store = MemoryLaneStateStore()
