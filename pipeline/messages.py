@@ -18,6 +18,7 @@ x2, y2 exclusive), whatever cropping or resizing happened on the way.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -27,7 +28,7 @@ __all__ = [
     "LANE_PATTERN", "META_HEADER", "SCAN_VIEWS", "SCHEMA_VERSION", "TOPICS", "TOPIC_ACKS", "TOPIC_ALERTS", "TOPIC_CROPPED", "TOPIC_DEADLETTER",
     "TOPIC_DETECTIONS", "TOPIC_RAW", "Ack", "Alert", "BadMessage", "Box", "CroppedRegion", "DeadLetter",
     "Detection", "Detections", "InputMode", "Message", "Placed", "RawScan", "RegionFormat", "Rejected", "ScanFormat", "alert_id_for", "decode_meta",
-    "encode_meta", "make_scan_id",
+    "encode_meta", "make_scan_id", "source_scan_id",
 ]
 
 SCHEMA_VERSION = 1
@@ -78,6 +79,14 @@ def make_scan_id(lane_id: str, seq: int, captured_at: datetime) -> str:
     Derived, not random, so a scan exported twice by a scanner gets the same id and dedup catches it.
     """
     return f"{round(captured_at.timestamp() * 1000):013d}-{lane_id}-{seq}"
+
+
+def source_scan_id(lane_id: str, written_at: datetime, identity: bytes) -> str:
+    """A scan id from what the source says the scan is, not from when it was read: `identity` is the scanner,
+    lane, file name(s) or the scanner's bag id, and the content's hash; `written_at` when the scanner wrote it.
+    A file read again after a crash gets the same id, so the alert service's dedup keeps its one outcome."""
+    digest = int.from_bytes(hashlib.sha256(identity).digest()[:5], "big") >> 4  # 36 bits: at most 11 digits
+    return f"{round(written_at.timestamp() * 1000):013d}-{lane_id}-{digest}"
 
 
 def alert_id_for(scan_id: str) -> str:

@@ -18,6 +18,7 @@ Ingest also marks each lane seen in Redis (`touch`), so a lane is active from it
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import threading
@@ -35,7 +36,7 @@ from pydantic import Field, ValidationError
 
 from pipeline.codec import MAX_PAYLOAD_BYTES, MIN_SIDE, BadPayload, encode_dual, encode_rgb, image_size, sniff_format
 from pipeline.kafka import Producer, input_letter
-from pipeline.messages import MAX_SIDE, RawScan, Rejected, make_scan_id
+from pipeline.messages import MAX_SIDE, RawScan, Rejected, make_scan_id, source_scan_id
 from pipeline.state import LaneStateStore
 from services.runner import DEADLETTER_VALUE_BYTES, Out, ServiceSettings, Stage, Topics, event, serve
 
@@ -96,13 +97,17 @@ def scan_record(
     view: str = "top",
     view_count: int = 1,
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    scan_id: str | None = None,
 ) -> RawScan:
-    """The raw-topic message for one scan view, after the checks at the door; `Rejected` with the reason."""
+    """The raw-topic message for one scan view, after the checks at the door; `Rejected` with the reason.
+
+    `scan_id`: the source's identity of the scan (`pipeline.messages.source_scan_id`); by default one derived
+    from the lane, sequence number and capture time."""
     captured_at = captured_at or datetime.now(UTC)
     try:
         fmt, w, h = check_payload(payload, max_bytes=max_payload_bytes)
         return RawScan(
-            scan_id=make_scan_id(lane_id, seq, captured_at), lane_id=lane_id, scanner_id=scanner_id, view=view,
+            scan_id=scan_id or make_scan_id(lane_id, seq, captured_at), lane_id=lane_id, scanner_id=scanner_id, view=view,
             view_count=view_count, captured_at=captured_at, seq=seq, format=fmt, width=w, height=h,
         )
     except ValidationError as err:
@@ -348,7 +353,10 @@ class WatchedDirectory:
             files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             seen: set[Path] = set()
             for path in files:
-                if path in seen or now - path.stat().st_mtime < self.settle_s:
+                try:
+                    if path in seen or now - path.stat().st_mtime < self.settle_s:
+                        continue
+                except FileNotFoundError:  # taken away between the listing and now (another reader, an operator)
                     continue
                 stem = path.stem
                 if stem.endswith(("_high", "_low")):
@@ -371,6 +379,17 @@ class WatchedDirectory:
             target = f.parent / ("rejected" if rejected else "done")
             target.mkdir(exist_ok=True)
             f.replace(target / f.name)
+
+
+def file_scan_id(scanner_id: str, lane_id: str, files: list[Path]) -> str:
+    """A watched file's scan id, from what it is (scanner, lane, file names, content) and when it was written, never
+    from when it was read: read again after a crash (it moves to done/ only once the broker has it), it is the
+    same scan, and the alert service's dedup keeps one outcome and one alert."""
+    identity = hashlib.sha256(f"{scanner_id}\0{lane_id}".encode())
+    for f in files:
+        identity.update(b"\0" + f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    written = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), UTC)
+    return source_scan_id(lane_id, written, identity.digest())
 
 
 def _read_pair(high: Path, low: Path) -> tuple[bytes | None, str]:
@@ -427,7 +446,7 @@ class IngestStage(Stage):
                     data = files[0].read_bytes() if files[0].exists() else b""
                     out = self.gate.reject(data, reason, lane_id=lane, source=source)
                 else:
-                    out = self.gate.admit(payload, lane_id=lane, source=source)
+                    out = self.gate.admit(payload, lane_id=lane, source=source, scan_id=file_scan_id(self.gate.scanner_id, lane, files))
                 outs.append(self._count(out))
                 self._sent.append((files, out.topic != self.names.raw))
         return outs

@@ -195,6 +195,35 @@ def test_ingest_is_a_source_stage_whose_files_move_only_once_the_broker_has_them
     assert stage.tick(1.0) == [] and (stage.gate.published["lane-4"], stage.gate.rejected["lane-4"]) == (1, 1)
 
 
+def test_a_file_read_again_after_an_ingest_crash_is_the_same_scan_with_one_outcome(tmp_path):
+    from services.ingest import IngestStage, WatchedDirectory
+
+    rgb = np.random.default_rng(2).integers(0, 255, (60, 80, 3), np.uint8)
+    lane = tmp_path / "lane-5"
+    lane.mkdir()
+    (lane / "bag-1.png").write_bytes(encode_rgb(rgb))
+    (lane / "bag-2.png").write_bytes(encode_rgb(rgb))  # the same pixels under another name: another bag
+    store = MemoryLaneStateStore()
+
+    def read_once():
+        stage = IngestStage(store, T, watch=WatchedDirectory(tmp_path, default_lane="lane-1", settle_s=0.0))
+        return {o.message.scan_id: o.message for o in stage.tick(0.0)}  # then the process dies: no flush, files stay
+
+    first, second = read_once(), read_once()
+    assert len(first) == 2 and set(first) == set(second)  # the same two scans, not two more
+    alert_stage = AlertStage(store, T)
+    for scan in [*first.values(), *second.values()]:
+        part = Detections(scan_id=scan.scan_id, lane_id=scan.lane_id, scanner_id=scan.scanner_id,
+                          captured_at=scan.captured_at, seq=scan.seq, region_index=0, region_count=1,
+                          region=Box(x1=0, y1=0, x2=80, y2=60), engine="test",
+                          detections=(Detection(label="knife", score=0.9, box=Box(x1=1, y1=1, x2=20, y2=20)),))
+        alert_stage.handle([_record(T.detections, part)])
+    assert store.lane("lane-5").counters["threats"] == 2 and store.lane("lane-5").counters["scans"] == 2
+    # a file whose content changed under the same name is a new scan
+    (lane / "bag-1.png").write_bytes(encode_rgb(255 - rgb))
+    assert set(read_once()) != set(first)
+
+
 def test_image_lifetimes_come_from_the_environment_through_make_stage(monkeypatch):
     from services import alert, crop
 
