@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -81,6 +82,9 @@ class ServiceSettings(CommonSettings):
     fetch_max_wait_ms: int = Field(50, ge=1, le=500, description="longest the broker holds a fetch that found nothing")
     lag_interval_s: float = Field(5.0, gt=0, description="how often consumer lag is measured")
     stall_s: float = Field(60.0, gt=0, description="/healthz fails when the loop has not turned for this long")
+    stop_timeout_s: float = Field(10.0, gt=0, description="SIGTERM ends the service within this long whatever the broker "
+                                                          "is doing; what was not flushed and committed by then comes "
+                                                          "again to the partitions' next owner")
 
 
 @dataclass(frozen=True)
@@ -367,7 +371,7 @@ def serve(
 ) -> int:
     """Run one service until SIGTERM/SIGINT (or `stop`); returns the exit code."""
     stop = stop or threading.Event()
-    install_signal_handlers(stop)
+    install_signal_handlers(stop, deadline_s=settings.stop_timeout_s)
     if settings.kafka_bootstrap is None or settings.redis_url is None:
         raise ValueError("LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL must be set (or use `lanewatch stack up`)")
     try:  # before joining a group or taking partitions: a wrong address is one line and an exit, not minutes of retries
@@ -424,19 +428,36 @@ def _ensure_topic(producer: Producer, topic: str) -> None:
         log.warning("topic %s not available yet: %s", topic, err)
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set `stop` (a second SIGINT interrupts at once); only from the main thread."""
+def install_signal_handlers(stop: threading.Event, *, deadline_s: float | None = None) -> None:
+    """SIGTERM and SIGINT set `stop` (a second SIGINT interrupts at once); only from the main thread.
+
+    `deadline_s`: the process ends that long after the first signal even if the drain is stuck (a broker gone
+    away holds a flush or a commit for its full timeout, then retries): it logs `stop timed out` and exits 1.
+    Nothing is lost by it: an output not flushed was not committed either, so its input comes again, and the
+    dedup keys and the alert outbox keep that to one outcome and one alert."""
     if threading.current_thread() is not threading.main_thread():
         return
 
     def on_signal(signum, frame):
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        first = not stop.is_set()
         event(log, "stopping", signal=signal.Signals(signum).name)
         stop.set()
+        if first and deadline_s is not None:
+            threading.Thread(target=_exit_after, args=(deadline_s,), name="stop-deadline", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+
+
+def _exit_after(deadline_s: float) -> None:
+    time.sleep(deadline_s)
+    event(log, "stop timed out", level=logging.ERROR, after_s=deadline_s,
+          reason="the drain did not finish (broker or Redis unreachable?); uncommitted input comes again on restart")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(1)
 
 
 # ---- structured logs ----------------------------------------------------------------------------------------
