@@ -17,6 +17,11 @@ kafka-python 2.2.21 probes librdkafka's mock broker with ApiVersions v4, cannot 
 (logged KafkaProtocolError) and falls back to (2, 4); DESIGN.md reports a second member's JoinGroup
 failing unpinned, which librdkafka 2.16 no longer shows. The pin skips the probe and sends the same
 request versions to the mock and to a real broker (Apache Kafka 2.5 or newer).
+
+TLS and SASL come from the settings, as kafka-python keywords, through one function that every
+client takes:
+
+    Producer(settings.kafka_bootstrap, **kafka_client_config(settings))
 """
 
 from __future__ import annotations
@@ -43,9 +48,13 @@ from kafka.structs import OffsetAndMetadata
 
 from pipeline.codec import BadPayload
 from pipeline.messages import LANE_PATTERN, TOPIC_DEADLETTER, DeadLetter, Message, decode_meta, encode_meta
+from pipeline.settings import CommonSettings
 from pipeline.state import BlobStore
 
-__all__ = ["API_VERSION", "Consumer", "DeliveryError", "Inbound", "Producer", "dead_letter", "input_letter"]
+__all__ = [
+    "API_VERSION", "Consumer", "DeliveryError", "Inbound", "Producer", "dead_letter", "input_letter",
+    "kafka_client_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,26 @@ MAX_RECORD_BYTES = 16 * 2**20
 LEADER_SYNC_DELAY_S = 0.25
 _LANE = re.compile(LANE_PATTERN)
 Partition = tuple[str, int]
+
+
+class _ClientConfig(dict):
+    """kafka-python keywords; printed with the SASL password masked."""
+
+    def __repr__(self) -> str:
+        return repr({k: "**********" if k == "sasl_plain_password" else v for k, v in self.items()})
+
+
+def kafka_client_config(settings: CommonSettings) -> dict[str, object]:
+    """The security keywords of every kafka-python client, from `settings` (already checked to fit together)."""
+    config = _ClientConfig(security_protocol=settings.kafka_security_protocol)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        config.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=settings.kafka_sasl_username,
+                      sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+    if settings.kafka_security_protocol.endswith("SSL"):
+        files = {"ssl_cafile": settings.kafka_ssl_cafile, "ssl_certfile": settings.kafka_ssl_certfile,
+                 "ssl_keyfile": settings.kafka_ssl_keyfile}
+        config.update({k: str(v) for k, v in files.items() if v is not None})
+    return config
 
 
 class DeliveryError(KafkaError):

@@ -99,10 +99,11 @@ def service_metrics(service: str, registry: CollectorRegistry | None = None) -> 
 
 
 class MetricsServer:
-    """A running `/metrics` + `/healthz` endpoint; `port` is the bound port (useful when asked for 0)."""
+    """A running `/metrics` + `/healthz` endpoint; `host` and `port` are the bound ones (useful when asked for 0)."""
 
     def __init__(self, server: ThreadingWSGIServer, thread: threading.Thread) -> None:
         self._server, self._thread = server, thread
+        self.host: str = server.server_address[0]
         self.port: int = server.server_port
 
     def close(self) -> None:
@@ -116,8 +117,11 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def serve_metrics(registry: CollectorRegistry, *, port: int = 0, addr: str = "0.0.0.0", health: Health | None = None) -> MetricsServer:
-    """Serve `registry` at `/metrics` and `health()` at `/healthz` (200 when healthy, 503 otherwise) in a thread."""
+def serve_metrics(registry: CollectorRegistry, *, port: int = 0, addr: str = "127.0.0.1", health: Health | None = None) -> MetricsServer:
+    """Serve `registry` at `/metrics` and `health()` at `/healthz` (200 when healthy, 503 otherwise) in a thread.
+
+    Loopback only unless `addr` says otherwise (`LANEWATCH_METRICS_HOST=0.0.0.0` for a Prometheus on another host):
+    the endpoints have no authentication."""
     metrics_app = make_wsgi_app(registry)
 
     def app(environ, start_response):

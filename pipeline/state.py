@@ -24,6 +24,7 @@ script, so a crash between steps cannot count a scan without its dedup key or th
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -36,8 +37,8 @@ import redis
 from pipeline.messages import SCAN_VIEWS, Ack, Alert
 
 __all__ = [
-    "CLOSED", "COUNTERS", "KEYS", "AlertRecord", "AlreadyDecided", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
-    "RedisLaneStateStore", "ScanImageStore",
+    "CLOSED", "COUNTERS", "KEYS", "NAMESPACE", "AlertRecord", "AlreadyDecided", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
+    "RedisLaneStateStore", "ScanImageStore", "namespaced_keys",
 ]
 
 KEYS = {
@@ -55,6 +56,19 @@ KEYS = {
 }
 COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown")
 LaneState = Literal["active", "idle", "offline"]
+NAMESPACE = "lw"  # the first part of every key; a demo or a second pipeline on one Redis takes another
+
+
+def namespaced_keys(namespace: str) -> dict[str, str]:
+    """`KEYS` with `lw:` replaced by `<namespace>:`, so several pipelines (a demo beside a site's) share one Redis."""
+    if not NAMESPACE_PATTERN.fullmatch(namespace):
+        raise ValueError(f"Redis key namespace {namespace!r}: use letters, digits, '-', '_' or '.' (1-64)")
+    return {name: namespace + key[len(NAMESPACE):] for name, key in KEYS.items()}
+
+
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
 class AlreadyDecided(ValueError):
     """A decision on an alert that a closing decision (ack, clear, search) has already settled: refused, with who
     decided it and when (reopening is a supervisor's act, not a second decision)."""
@@ -214,10 +228,11 @@ class RedisLaneStateStore:
         offline_s: float = 300.0,
         dedup_ttl_s: int = 7 * 86400,
         record_ttl_s: int = 30 * 86400,
+        namespace: str = NAMESPACE,
     ) -> None:
         if not 0 < active_s < offline_s:
             raise ValueError(f"need 0 < active_s < offline_s, got {active_s} and {offline_s}")
-        self.client = client
+        self.client, self.namespace, self.keys = client, namespace, namespaced_keys(namespace)
         self.active_s, self.offline_s = active_s, offline_s
         self.dedup_ttl_s, self.record_ttl_s = dedup_ttl_s, record_ttl_s
         self._record = client.register_script(_RECORD_OUTCOME)
@@ -236,9 +251,9 @@ class RedisLaneStateStore:
             raise ValueError(f"alert {alert.alert_id} is for {alert.lane_id}/{alert.scan_id}, not {lane_id}/{scan_id}")
         alert_id = "" if alert is None else alert.alert_id
         keys = [
-            KEYS["dedup"].format(scan_id=scan_id), *self._lane_keys(lane_id, "status", "counters"), KEYS["lanes"],
-            KEYS["open"].format(lane=lane_id), KEYS["alert"].format(alert_id=alert_id or "-"), KEYS["outcomes"],
-            KEYS["outbox"],
+            self.keys["dedup"].format(scan_id=scan_id), *self._lane_keys(lane_id, "status", "counters"), self.keys["lanes"],
+            self.keys["open"].format(lane=lane_id), self.keys["alert"].format(alert_id=alert_id or "-"), self.keys["outcomes"],
+            self.keys["outbox"],
         ]
         args = [lane_id, scan_id, _epoch(at), self.dedup_ttl_s, self.record_ttl_s, alert_id,
                 "" if alert is None else alert.model_dump_json(exclude_none=True), int(time.time() * 1000)]
@@ -248,34 +263,34 @@ class RedisLaneStateStore:
         """These alerts are on the alerts topic: out of the outbox."""
         ids = list(alert_ids)
         if ids:
-            self.client.zrem(KEYS["outbox"], *ids)
+            self.client.zrem(self.keys["outbox"], *ids)
 
     def unpublished(self, *, older_than_s: float, limit: int = 100) -> list[Alert]:
         """Alerts recorded more than `older_than_s` ago and still not published (their recorder crashed before its
         flush), taken for re-sending: each is stamped now, so another re-sender leaves it for `older_than_s`."""
         now = int(time.time() * 1000)
-        ids = self._take(keys=[KEYS["outbox"]], args=[now - int(older_than_s * 1000), now, limit])
+        ids = self._take(keys=[self.keys["outbox"]], args=[now - int(older_than_s * 1000), now, limit])
         out = []
         for raw in ids:
             record = self.alert(raw.decode())
             if record is None:  # expired: nothing left to publish
-                self.client.zrem(KEYS["outbox"], raw)
+                self.client.zrem(self.keys["outbox"], raw)
             else:
                 out.append(record.alert)
         return out
 
     def touch(self, *, lane_id: str, scan_id: str, at: datetime) -> None:
         """Mark the lane seen (ingest calls this as scans arrive, before any outcome)."""
-        self._touch(keys=[KEYS["status"].format(lane=lane_id), KEYS["lanes"]], args=[lane_id, scan_id, _epoch(at)])
+        self._touch(keys=[self.keys["status"].format(lane=lane_id), self.keys["lanes"]], args=[lane_id, scan_id, _epoch(at)])
 
     def is_done(self, scan_id: str) -> bool:
         """Whether the scan's outcome is recorded (its dedup key exists)."""
-        return bool(self.client.exists(KEYS["dedup"].format(scan_id=scan_id)))
+        return bool(self.client.exists(self.keys["dedup"].format(scan_id=scan_id)))
 
     def decide(self, ack: Ack) -> bool:
         """Apply an operator decision; False for a repeat of the last one (a redelivered ack). KeyError: no such alert."""
         state, counter, close = _DECISIONS[ack.decision]
-        keys = [KEYS["alert"].format(alert_id=ack.alert_id), KEYS["history"].format(alert_id=ack.alert_id),
+        keys = [self.keys["alert"].format(alert_id=ack.alert_id), self.keys["history"].format(alert_id=ack.alert_id),
                 *self._lane_keys(ack.lane_id, "open", "counters")]
         args = [ack.lane_id, ack.alert_id, ack.model_dump_json(), state, counter, int(close), _epoch(ack.at), self.record_ttl_s]
         applied = self._decide(keys=keys, args=args)
@@ -290,8 +305,8 @@ class RedisLaneStateStore:
     def alert(self, alert_id: str) -> AlertRecord | None:
         """The alert's record and decision history, or None when unknown or expired."""
         pipe = self.client.pipeline(transaction=True)
-        pipe.hgetall(KEYS["alert"].format(alert_id=alert_id))
-        pipe.lrange(KEYS["history"].format(alert_id=alert_id), 0, -1)
+        pipe.hgetall(self.keys["alert"].format(alert_id=alert_id))
+        pipe.lrange(self.keys["history"].format(alert_id=alert_id), 0, -1)
         record, history = pipe.execute()
         if not record:
             return None
@@ -308,34 +323,34 @@ class RedisLaneStateStore:
 
     def lanes(self, *, now: datetime | None = None) -> list[LaneStatus]:
         """Every lane seen so far, sorted by id."""
-        ids = sorted(v.decode() for v in self.client.smembers(KEYS["lanes"]))
+        ids = sorted(v.decode() for v in self.client.smembers(self.keys["lanes"]))
         return self._read_lanes(ids, now) if ids else []
 
     def put_blob(self, data: bytes, *, ttl_s: int) -> str:
         """Store a payload for `ttl_s` seconds; the key is its content hash, so a re-send stores nothing new."""
         key = hashlib.blake2b(data, digest_size=16).hexdigest()
-        self.client.set(KEYS["blob"].format(key=key), data, ex=ttl_s)
+        self.client.set(self.keys["blob"].format(key=key), data, ex=ttl_s)
         return key
 
     def get_blob(self, key: str) -> bytes | None:
         """The payload, or None when its TTL ran out."""
-        return self.client.get(KEYS["blob"].format(key=key))
+        return self.client.get(self.keys["blob"].format(key=key))
 
     def put_scan_image(self, scan_id: str, view: str, data: bytes, *, ttl_s: int) -> None:
         """Store a scan view's image (PNG or JPEG bytes) for `ttl_s` seconds, unless it is stored already."""
         # NX: a raw scan redelivered after its alert kept the image must not cut the retention back to ttl_s
-        self.client.set(KEYS["scan"].format(scan_id=scan_id, view=view), data, ex=ttl_s, nx=True)
+        self.client.set(self.keys["scan"].format(scan_id=scan_id, view=view), data, ex=ttl_s, nx=True)
 
     def keep_scan(self, scan_id: str, *, ttl_s: int) -> int:
         """Set the TTL of every stored view of the scan to `ttl_s` seconds; how many views were found."""
         pipe = self.client.pipeline(transaction=False)
         for view in SCAN_VIEWS:
-            pipe.expire(KEYS["scan"].format(scan_id=scan_id, view=view), ttl_s)
+            pipe.expire(self.keys["scan"].format(scan_id=scan_id, view=view), ttl_s)
         return sum(map(bool, pipe.execute()))
 
     def scan_image(self, scan_id: str, view: str = "top") -> bytes | None:
         """The view's image bytes, or None when never stored or expired."""
-        return self.client.get(KEYS["scan"].format(scan_id=scan_id, view=view))
+        return self.client.get(self.keys["scan"].format(scan_id=scan_id, view=view))
 
     def ping(self) -> bool:
         """Whether Redis answers (for /healthz)."""
@@ -348,14 +363,14 @@ class RedisLaneStateStore:
         self.client.close()
 
     def _lane_keys(self, lane_id: str, *names: str) -> list[str]:
-        return [KEYS[n].format(lane=lane_id) for n in names]
+        return [self.keys[n].format(lane=lane_id) for n in names]
 
     def _read_lanes(self, lane_ids: list[str], now: datetime | None) -> list[LaneStatus]:
         pipe = self.client.pipeline(transaction=False)
         for lane_id in lane_ids:
-            pipe.hgetall(KEYS["status"].format(lane=lane_id))
-            pipe.hgetall(KEYS["counters"].format(lane=lane_id))
-            pipe.smembers(KEYS["open"].format(lane=lane_id))
+            pipe.hgetall(self.keys["status"].format(lane=lane_id))
+            pipe.hgetall(self.keys["counters"].format(lane=lane_id))
+            pipe.smembers(self.keys["open"].format(lane=lane_id))
         replies = pipe.execute()
         t = time.time() if now is None else now.timestamp()
         out = []

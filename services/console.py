@@ -54,6 +54,7 @@ def tail_alerts(
     out: Callable[[str], object] = print,
     limit: int | None = None,
     ready: Callable[[], object] | None = None,
+    kafka_config: dict | None = None,
 ) -> int:
     """Print alerts until `stop` (or `limit` printed); returns how many were printed.
 
@@ -68,7 +69,7 @@ def tail_alerts(
     stop = stop or threading.Event()
     shown = 0
     with Consumer(bootstrap, [topics.alerts], group_id=group, client_id="lanewatch-console",
-                  from_beginning=from_beginning, fetch_max_wait_ms=100) as consumer:
+                  from_beginning=from_beginning, fetch_max_wait_ms=100, **(kafka_config or {})) as consumer:
         if ready is not None:
             ready()
         while not stop.is_set() and (limit is None or shown < limit):

@@ -37,7 +37,7 @@ from kafka.errors import KafkaError
 from pydantic import Field
 
 from pipeline.batcher import DynamicBatcher
-from pipeline.kafka import Consumer, Inbound, Producer
+from pipeline.kafka import Consumer, Inbound, Producer, kafka_client_config
 from pipeline.messages import (
     TOPIC_ACKS,
     TOPIC_ALERTS,
@@ -375,18 +375,19 @@ def serve(
     if settings.kafka_bootstrap is None or settings.redis_url is None:
         raise ValueError("LANEWATCH_KAFKA_BOOTSTRAP and LANEWATCH_REDIS_URL must be set (or use `lanewatch stack up`)")
     try:  # before joining a group or taking partitions: a wrong address is one line and an exit, not minutes of retries
-        check_kafka(settings.kafka_bootstrap)
+        check_kafka(settings.kafka_bootstrap, config=kafka_client_config(settings))
         check_redis(settings.redis_url.get_secret_value())
     except Unreachable as err:
         event(log, "cannot start", level=logging.ERROR, reason=str(err))
         return 1
     topics = Topics.prefixed(settings.topic_prefix)
-    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
+    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value(), namespace=settings.redis_namespace)
     stage = make_stage(store, topics)
     metrics = service_metrics(stage.name)
     producer = Producer(
         settings.kafka_bootstrap, client_id=f"{settings.client_id}-{stage.name}", blobs=store,
         claim_check_bytes=settings.claim_check_bytes or None, blob_ttl_s=settings.blob_ttl_s,
+        **kafka_client_config(settings),
     )
     for topic in (*stage.inputs, topics.deadletter):  # a group subscribed to a topic that does not exist yet waits minutes
         _ensure_topic(producer, topic)
@@ -396,12 +397,13 @@ def serve(
         return Consumer(
             settings.kafka_bootstrap, list(stage.inputs), group_id=group, client_id=f"{settings.client_id}-{stage.name}",
             max_batch=settings.max_batch, session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms, fetch_max_wait_ms=settings.fetch_max_wait_ms, **hooks,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms, fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            **kafka_client_config(settings), **hooks,
         )
 
     runner = Runner(stage, consumer_factory=consumer_factory, producer=producer, metrics=metrics, settings=settings,
                     topics=topics, stop=stop)
-    server = serve_metrics(metrics.registry, port=settings.metrics_port, addr=settings.metrics_addr,
+    server = serve_metrics(metrics.registry, port=settings.metrics_port, addr=settings.metrics_host,
                            health=lambda: _combined(runner.health, store))
     event(log, "started", group=group, topics=list(stage.inputs), metrics_port=server.port,
           kafka=settings.kafka_bootstrap, redis=settings.redis_url_for_logs)

@@ -13,6 +13,7 @@ ACTIONS = ("tail", "ack", "clear", "search", "escalate", "lanes", "web", "users"
 
 def _settings(*, kafka: bool = True, redis: bool = True):
     """The endpoints, each checked with a short timeout first: a wrong address is one clear line, not a traceback."""
+    from pipeline.kafka import kafka_client_config
     from pipeline.reach import check_kafka, check_redis
     from pipeline.settings import CommonSettings
     from services.runner import ServiceSettings
@@ -20,13 +21,14 @@ def _settings(*, kafka: bool = True, redis: bool = True):
 
     settings: CommonSettings = resolve_endpoints(ServiceSettings())
     if kafka and settings.kafka_bootstrap:
-        check_kafka(settings.kafka_bootstrap)
+        check_kafka(settings.kafka_bootstrap, config=kafka_client_config(settings))
     if redis and settings.redis_url is not None:
         check_redis(settings.redis_url.get_secret_value())
     return settings
 
 
 def _tail(args: argparse.Namespace) -> int:
+    from pipeline.kafka import kafka_client_config
     from services.console import tail_alerts
     from services.runner import Topics
 
@@ -36,14 +38,15 @@ def _tail(args: argparse.Namespace) -> int:
     print(f"# lanewatch console: alerts on {topics.alerts}, {mode}; Ctrl-C to stop", flush=True)
     try:
         tail_alerts(settings.kafka_bootstrap, topics, group=args.group, lane=args.lane, severity=args.severity,
-                    from_beginning=args.from_beginning, limit=args.limit, out=lambda line: print(line, flush=True))
+                    from_beginning=args.from_beginning, limit=args.limit, out=lambda line: print(line, flush=True),
+                    kafka_config=kafka_client_config(settings))
     except KeyboardInterrupt:
         pass
     return 0
 
 
 def _decide(args: argparse.Namespace) -> int:
-    from pipeline.kafka import Producer
+    from pipeline.kafka import Producer, kafka_client_config
     from pipeline.state import RedisLaneStateStore
     from services.console import send_decision
     from services.runner import Topics
@@ -53,9 +56,9 @@ def _decide(args: argparse.Namespace) -> int:
     if not args.operator:
         raise ValueError("say who decides: --operator NAME")
     settings = _settings()
-    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
+    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value(), namespace=settings.redis_namespace)
     try:
-        with Producer(settings.kafka_bootstrap, client_id="lanewatch-console") as producer:
+        with Producer(settings.kafka_bootstrap, client_id="lanewatch-console", **kafka_client_config(settings)) as producer:
             ack = send_decision(producer, args.alert_id, args.action, args.operator, topics=Topics.prefixed(settings.topic_prefix),
                                 store=store, note=args.note)
     except KeyError as err:
@@ -71,7 +74,7 @@ def _lanes(args: argparse.Namespace) -> int:
     from services.console import lane_table
 
     settings = _settings(kafka=False)
-    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value())
+    store = RedisLaneStateStore.from_url(settings.redis_url.get_secret_value(), namespace=settings.redis_namespace)
     try:
         lanes = [s for s in store.lanes() if args.lane is None or s.lane_id == args.lane]
     finally:
@@ -90,6 +93,7 @@ def _web(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from pipeline.kafka import kafka_client_config
     from services.runner import Topics
     from services.web.server import WebConsole, lane_deadlines
 
@@ -97,7 +101,8 @@ def _web(args: argparse.Namespace) -> int:
     web = WebConsole(bootstrap=settings.kafka_bootstrap, redis_url=settings.redis_url.get_secret_value(),
                      topics=Topics.prefixed(settings.topic_prefix), host=args.host, port=args.port,
                      deadline_s=lane_deadlines(args.lane_deadlines, args.deadline_s), lock_s=args.lock_s,
-                     from_beginning=args.from_beginning)
+                     from_beginning=args.from_beginning, namespace=settings.redis_namespace,
+                     kafka_config=kafka_client_config(settings))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with web:
@@ -118,7 +123,8 @@ def _users(args: argparse.Namespace) -> int:
     from services.web.desk import Desk
 
     what, name = args.alert_id or "list", args.name
-    desk = Desk.from_url(_settings(kafka=False).redis_url.get_secret_value())
+    settings = _settings(kafka=False)
+    desk = Desk.from_url(settings.redis_url.get_secret_value(), namespace=settings.redis_namespace)
     try:
         if what == "list":
             for user, role in desk.users():

@@ -13,7 +13,6 @@ from services.tools.stack import STACK_STATE
 __all__ = ["register", "run"]
 
 
-
 def _up(args: argparse.Namespace) -> int:
     from services.tools.stack import Stack, StackInfo, alive
 
@@ -27,6 +26,7 @@ def _up(args: argparse.Namespace) -> int:
     info = Stack(workdir=workdir, detached=True, brokers=args.brokers).start()
     info.save(args.state)
     print(f"# lanewatch stack up: broker and Redis running (pid {info.pid}, logs in {workdir}); export these:")
+    print(f"# (Redis {info.redis_url_for_logs}: the export carries its password, as does {args.state}, mode 0600)")
     _print_env(info)
     return 0
 
@@ -57,7 +57,7 @@ def _status(args: argparse.Namespace) -> int:
         "redis_pid": info.redis_pid,
         "kafka_bootstrap": info.kafka_bootstrap,
         "kafka_reachable": _reachable(host, int(port)),
-        "redis_url": info.redis_url,
+        "redis_url": info.redis_url_for_logs,
         "redis_reachable": _redis_answers(info.redis_url),
     }
     print(json.dumps(status))
@@ -98,7 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="start or stop the embedded Kafka-protocol broker and Redis",
         description=(
             "`up` starts a local Kafka-protocol broker (librdkafka's mock cluster) and a Redis server in the "
-            "background on free ports and prints the LANEWATCH_* variables that point services at them; `down` "
+            "background on free ports and prints the LANEWATCH_* variables that point services at them (Redis "
+            "requires a password made per stack, carried in LANEWATCH_REDIS_URL; eval the output, do not log it); `down` "
             "stops them; `status` prints a JSON line and exits 1 when something is not answering. The broker keeps "
             "only about 5 MiB per partition: for local runs, not for production (see infra/)."
         ),
@@ -106,6 +107,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("action", choices=("up", "down", "status"), help="what to do")
     c.add_argument("--state", type=Path, default=STACK_STATE,
-                   help=f"state file with the pids and addresses (default {STACK_STATE})")
+                   help=f"state file with the pids, addresses and Redis password, mode 0600 (default {STACK_STATE})")
     c.add_argument("--brokers", type=positive_int, default=1, help="mock brokers in the cluster (up only; default 1)")
     c.set_defaults(func=run)

@@ -39,7 +39,7 @@ from models.shipped import DEFAULT_WEIGHTS, require_weights
 from pipeline.kafka import Consumer
 from pipeline.messages import Alert, DeadLetter
 from pipeline.settings import CommonSettings
-from pipeline.state import RedisLaneStateStore
+from pipeline.state import NAMESPACE, RedisLaneStateStore
 from services.console import format_alert
 from services.runner import Topics
 
@@ -141,17 +141,19 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     if settings.embedded:
         stack = Stack()
         info = stack.start()
-        bootstrap, redis_url, prefix = info.kafka_bootstrap, info.redis_url, ""
-        config.show(f"# embedded stack: Kafka-protocol broker {bootstrap}, Redis {redis_url}")
+        bootstrap, redis_url, prefix, namespace = info.kafka_bootstrap, info.redis_url, "", NAMESPACE
+        config.show(f"# embedded stack: Kafka-protocol broker {bootstrap}, Redis {info.redis_url_for_logs}")
     else:
         bootstrap, redis_url = settings.kafka_bootstrap, settings.redis_url.get_secret_value()
-        prefix = f"demo-{uuid.uuid4().hex[:6]}"  # a shared cluster: the demo's topics and groups are its own
-        config.show(f"# configured Kafka {bootstrap} and Redis {settings.redis_url_for_logs}; topics prefixed {prefix}")
+        prefix = f"demo-{uuid.uuid4().hex[:6]}"  # a shared cluster: the demo's topics, groups and Redis keys are its own
+        namespace = f"lw-{prefix}"
+        config.show(f"# configured Kafka {bootstrap} and Redis {settings.redis_url_for_logs}; topics prefixed {prefix}, "
+                    f"Redis keys under {namespace}:")
     logs = Path(config.workdir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     topics = Topics.prefixed(prefix)
-    env = service_env(bootstrap, redis_url, prefix, weights, config.extra_env)
-    store = RedisLaneStateStore.from_url(redis_url)
+    env = service_env(bootstrap, redis_url, prefix, weights, {"LANEWATCH_REDIS_NAMESPACE": namespace, **config.extra_env})
+    store = RedisLaneStateStore.from_url(redis_url, namespace=namespace)
     baseline = {s.lane_id: s.counters["scans"] for s in store.lanes()}
     services: dict[str, Service] = {}
     stop_follow = threading.Event()
@@ -164,7 +166,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         for name in SERVICES:
             services[name] = spawn_service(name, env, logs, prefix)
         wait_ready(services, config)
-        web = _start_web(config, bootstrap, redis_url, topics) if config.console_port else None
+        web = _start_web(config, bootstrap, redis_url, topics, namespace) if config.console_port else None
         followers = []
         for topic, handler in ((topics.alerts, lambda r: _on_alert(r, alerts, config.show)),
                                (topics.deadletter, lambda r: deadletters.update([_stage_of(r)]))):
@@ -269,7 +271,7 @@ def score_against_truth(truth: dict[str, tuple[str, tuple[str, ...]]], alerts: l
     return {**tally(scans), "per_class": per_class, "per_lane": per_lane}
 
 
-def _start_web(config: DemoConfig, bootstrap: str, redis_url: str, topics: Topics):
+def _start_web(config: DemoConfig, bootstrap: str, redis_url: str, topics: Topics, namespace: str):
     """The operators' web console on the demo's topics, with a demo supervisor account."""
     from services.web.server import WebConsole
 
@@ -277,7 +279,7 @@ def _start_web(config: DemoConfig, bootstrap: str, redis_url: str, topics: Topic
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             port = _free_port()
-    web = WebConsole(bootstrap=bootstrap, redis_url=redis_url, topics=topics, port=port).start()
+    web = WebConsole(bootstrap=bootstrap, redis_url=redis_url, topics=topics, port=port, namespace=namespace).start()
     web.desk.add_user(DEMO_USER, DEMO_PASSWORD, "supervisor")
     config.show(f"# web console: {web.url}  (log in as {DEMO_USER} / {DEMO_PASSWORD})")
     return web
@@ -301,7 +303,7 @@ def service_env(bootstrap: str, redis_url: str, prefix: str, weights: Path, extr
 def spawn_service(name: str, env: dict[str, str], logs: Path, prefix: str, *, log_name: str | None = None) -> Service:
     """`lanewatch serve name` as a child process, its log in `logs/<log_name or name>.log`."""
     port = _free_port()
-    child_env = {**env, "LANEWATCH_METRICS_PORT": str(port), "LANEWATCH_METRICS_ADDR": "127.0.0.1"}
+    child_env = {**env, "LANEWATCH_METRICS_PORT": str(port), "LANEWATCH_METRICS_HOST": "127.0.0.1"}
     if prefix:  # on a shared cluster the demo's consumer groups are its own too
         child_env["LANEWATCH_GROUP_ID"] = f"{prefix}-{name}"
     cmd = [sys.executable, "-m", "services.cli", "serve", name]

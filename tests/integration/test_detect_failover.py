@@ -47,7 +47,7 @@ def _health(port):
 
 
 def _worker(env, port, log):
-    env = {**env, "LANEWATCH_METRICS_PORT": str(port), "LANEWATCH_METRICS_ADDR": "127.0.0.1"}
+    env = {**env, "LANEWATCH_METRICS_PORT": str(port), "LANEWATCH_METRICS_HOST": "127.0.0.1"}
     return subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "detect"], env=env, cwd=ROOT,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
 

@@ -68,3 +68,25 @@ def test_the_embedded_redis_and_broker_are_reachable(stack):
 
     check_redis(stack.redis_url)
     check_kafka(stack.kafka_bootstrap)
+
+
+def test_a_namespace_keeps_a_second_pipelines_keys_and_console_users_apart(store):
+    from pipeline.state import RedisLaneStateStore
+    from services.web.desk import Desk
+    from tests.pipeline.state_contract import _alert
+
+    ns = f"lw-{uuid.uuid4().hex[:6]}"
+    other = RedisLaneStateStore(store.client, namespace=ns)
+    lane = _lane()
+    alert = _alert(lane, 0)
+    assert other.record_outcome(scan_id=alert.scan_id, lane_id=lane, at=NOW, alert=alert)
+    assert store.client.sismember(f"{ns}:lanes", lane) and not store.client.sismember("lw:lanes", lane)
+    assert store.client.hget(f"{ns}:lane:{lane}:counters", "threats") == b"1"
+    assert not store.client.exists(f"lw:lane:{lane}:counters") and store.lane(lane).counters["scans"] == 0
+    assert other.alert(alert.alert_id).alert == alert and store.alert(alert.alert_id) is None
+    desk = Desk(store.client, namespace=ns)
+    desk.add_user("demo", "a-long-password", "supervisor")
+    assert store.client.sismember(f"{ns}:console:users", "demo") and not store.client.sismember("lw:console:users", "demo")
+    assert ("demo", "supervisor") in desk.users() and ("demo", "supervisor") not in Desk(store.client).users()
+    with pytest.raises(ValueError, match="namespace"):
+        RedisLaneStateStore(store.client, namespace="a b")

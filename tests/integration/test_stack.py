@@ -38,7 +38,7 @@ def test_stack_up_status_down(tmp_path):
     exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines() if line.startswith("export "))
     info = StackInfo.load(state)
     try:
-        assert exports == info.env() and exports["LANEWATCH_REDIS_URL"].startswith("redis://127.0.0.1:")
+        assert exports == info.env() and exports["LANEWATCH_REDIS_URL"].startswith("redis://:") and "@127.0.0.1:" in exports["LANEWATCH_REDIS_URL"]
         assert alive(info.pid) and alive(info.redis_pid)
         assert redis.Redis.from_url(info.redis_url).ping()
         again = _lanewatch("stack", "up", "--state", str(state))

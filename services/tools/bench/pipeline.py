@@ -270,7 +270,7 @@ def run_pipeline_bench(cfg: PipelineBench) -> dict[str, Any]:
     bare_before = _bare_engine(cfg)
     stack = Stack()
     info = stack.start()
-    cfg.show(f"# embedded stack: broker {info.kafka_bootstrap} (pid {info.pid}), Redis {info.redis_url} (pid {info.redis_pid})")
+    cfg.show(f"# embedded stack: broker {info.kafka_bootstrap} (pid {info.pid}), Redis {info.redis_url_for_logs} (pid {info.redis_pid})")
     run_id = uuid.uuid4().hex[:6]
     common = {"LANEWATCH_CROP_THREADS": "1", "OMP_NUM_THREADS": "1", "LANEWATCH_THREADS": str(cfg.threads), **cfg.extra_env}
     prefixes = {"lanewatch": f"bench-{run_id}-lw", "baseline": f"bench-{run_id}-base"}
