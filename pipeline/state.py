@@ -33,12 +33,14 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from pipeline.messages import SCAN_VIEWS, Ack, Alert
 
 __all__ = [
     "CLOSED", "COUNTERS", "KEYS", "NAMESPACE", "AlertRecord", "AlreadyDecided", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
-    "RedisLaneStateStore", "ScanImageStore", "namespaced_keys",
+    "RedisLaneStateStore", "ScanImageStore", "namespaced_keys", "redis_client",
 ]
 
 KEYS = {
@@ -56,6 +58,16 @@ KEYS = {
 }
 COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown")
 LaneState = Literal["active", "idle", "offline"]
+def redis_client(url: str) -> redis.Redis:
+    """A client that rides out a Redis restart or fail-over of up to ~10 s: a command that loses its connection
+    is retried with back-off instead of failing the service. Safe for every write here: outcomes are guarded by
+    their dedup key (an outcome applied by a try whose answer was lost reads as a redelivery, and its alert
+    then goes out through the outbox), decisions by the repeat check, the rest are plain SETs."""
+    retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=10)
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+                                retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+
+
 NAMESPACE = "lw"  # the first part of every key; a demo or a second pipeline on one Redis takes another
 
 
@@ -242,8 +254,8 @@ class RedisLaneStateStore:
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> RedisLaneStateStore:
-        """Connect to `redis://host:port/db` (the password may be in the URL)."""
-        return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30), **kwargs)
+        """Connect to `redis://host:port/db` (the password may be in the URL); see `redis_client`."""
+        return cls(redis_client(url), **kwargs)
 
     def record_outcome(self, *, scan_id: str, lane_id: str, at: datetime, alert: Alert | None = None) -> bool:
         """Record a scan's outcome once: False when `scan_id` was already recorded (a redelivery), nothing changed."""

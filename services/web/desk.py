@@ -35,7 +35,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pipeline.messages import Alert
-from pipeline.state import KEYS, NAMESPACE, namespaced_keys
+from pipeline.state import KEYS, NAMESPACE, namespaced_keys, redis_client
 
 __all__ = ["MODES", "ROLES", "Desk", "Session", "Verdict"]
 
@@ -153,7 +153,7 @@ class Desk:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Desk:
-        return cls(redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30), **kwargs)
+        return cls(redis_client(url), **kwargs)
 
     def _ms(self) -> int:
         return int(self.clock() * 1000)

@@ -90,3 +90,25 @@ def test_a_namespace_keeps_a_second_pipelines_keys_and_console_users_apart(store
     assert ("demo", "supervisor") in desk.users() and ("demo", "supervisor") not in Desk(store.client).users()
     with pytest.raises(ValueError, match="namespace"):
         RedisLaneStateStore(store.client, namespace="a b")
+
+
+def test_the_store_rides_out_a_redis_restart_and_keeps_what_was_written():
+    import threading
+
+    from pipeline.state import RedisLaneStateStore
+    from services.tools.stack import Stack
+    from tests.pipeline.state_contract import _alert
+
+    with Stack() as stack:
+        store = RedisLaneStateStore.from_url(stack.redis_url)
+        lane = _lane()
+        first = _alert(lane, 0)
+        assert store.record_outcome(scan_id=first.scan_id, lane_id=lane, at=NOW, alert=first)
+        restarted = threading.Thread(target=stack.restart_redis, kwargs={"hard": True})
+        restarted.start()
+        # writes while Redis is down and coming back: retried, none fails, none counted twice
+        for seq in range(1, 40):
+            store.record_outcome(scan_id=make_scan_id(lane, seq, NOW), lane_id=lane, at=NOW)
+        restarted.join()
+        assert store.lane(lane).counters["scans"] == 40 and store.alert(first.alert_id).alert == first
+        store.close()
