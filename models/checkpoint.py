@@ -15,6 +15,7 @@ import torch
 
 from models.detector import ASPPYOLO, DetectorConfig, detector_from_config
 from models.metadata import lanewatch_version
+from models.shipped import WeightsError, first_line, what_file_is
 
 FORMAT = "lanewatch.detector"
 FORMAT_VERSION = 1
@@ -32,17 +33,22 @@ def save_checkpoint(
         raise ValueError(f"model has {model.num_classes} classes, config {config.num_classes}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "lanewatch_version": lanewatch_version(),
-            "config": config.to_dict(),
-            "state_dict": {k: _stored(v, half and "anchor" not in k) for k, v in model.state_dict().items()},
-            "extra": dict(extra),
-        },
-        path,
-    )
+    # written beside and renamed over: an interrupt (Ctrl-C in training) never leaves half a checkpoint at `path`
+    partial = path.with_name(path.name + ".partial")
+    ckpt = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lanewatch_version": lanewatch_version(),
+        "config": config.to_dict(),
+        "state_dict": {k: _stored(v, half and "anchor" not in k) for k, v in model.state_dict().items()},
+        "extra": dict(extra),
+    }
+    try:
+        torch.save(ckpt, partial)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -54,16 +60,36 @@ def _stored(tensor: torch.Tensor, half: bool) -> torch.Tensor:
 def load_detector(
     path: str | Path, *, map_location: str | torch.device = "cpu"
 ) -> tuple[ASPPYOLO, DetectorConfig, dict[str, Any]]:
-    """The detector in ``path`` in eval mode, its config, and the extras saved with it."""
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    """The detector in ``path`` in eval mode, its config, and the extras saved with it.
+
+    `WeightsError` for a file that is not a lanewatch checkpoint or is damaged; FileNotFoundError where none is.
+    """
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the unpickler raises whatever the bytes lead it to
+        raise _unreadable(path, err) from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a lanewatch detector checkpoint")
+        raise WeightsError(path, "a PyTorch file, but not a lanewatch detector checkpoint")
     if ckpt["format_version"] > FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format {ckpt['format_version']}; this lanewatch reads {FORMAT_VERSION}")
-    config = DetectorConfig.from_dict(ckpt["config"])
-    model = detector_from_config(config)
-    model.load_state_dict(ckpt["state_dict"])
+        raise WeightsError(path, f"checkpoint format {ckpt['format_version']}; this lanewatch reads {FORMAT_VERSION}")
+    try:
+        config = DetectorConfig.from_dict(ckpt["config"])
+        model = detector_from_config(config)
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise WeightsError(path, f"its weights do not fit its config ({first_line(err)})") from err
     return model.to(map_location).eval(), config, ckpt["extra"]
+
+
+def _unreadable(path: Path, err: Exception) -> WeightsError:
+    """What torch.load's failure on ``path`` means: a damaged checkpoint, or some other file."""
+    kind = what_file_is(path)
+    if kind == "the file is a zip archive":  # the container a checkpoint is written in
+        return WeightsError(path, f"a damaged or truncated PyTorch checkpoint ({first_line(err)})")
+    return WeightsError(path, f"not a PyTorch checkpoint ({kind})")
 
 
 def trained_zoom(extra: dict[str, Any]) -> float:

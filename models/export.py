@@ -21,6 +21,7 @@ from typing import Any
 
 import onnx
 import torch
+from google.protobuf.message import DecodeError
 
 from models.decode import DetectorWithDecode
 from models.metadata import (
@@ -31,6 +32,7 @@ from models.metadata import (
     lanewatch_version,
     validate_metadata,
 )
+from models.shipped import WeightsError, first_line, what_file_is
 
 # The torch.export-based exporter implements opset 18 and later only.
 _DYNAMO_MIN_OPSET = 18
@@ -47,7 +49,7 @@ def export_onnx(
     opset: int = 18,
     dynamic_batch: bool = True,
     dynamic_size: bool = True,
-    dynamo: bool = True,
+    dynamo: bool = False,
 ) -> Path:
     """Write ``model`` (an ``ASPPYOLO``) plus decoder to ``path`` as ONNX; returns ``path``.
 
@@ -57,8 +59,11 @@ def export_onnx(
     ``dynamic_size``: height and width are free (multiples of the largest stride, up to
     ``img_size``, the size ``img_size`` in the metadata names), so trimmed canvases run at
     their own size; TensorRT's optimisation profile still fixes them at ``img_size``.
-    ``dynamo=False``, or an ``opset`` below 18, uses the legacy TorchScript exporter;
-    it is also the fallback when the torch.export-based one fails.
+    The legacy TorchScript exporter makes the graph unless ``dynamo=True`` asks for the torch.export-based
+    one (opset 18 and later; it needs the onnxscript package, which lanewatch does not install), which
+    falls back to the legacy exporter, with a warning, where it fails. Every shipped and tested graph comes
+    from the legacy exporter: the default used to be the other one, which failed without onnxscript on
+    every export and printed that it fell back.
     """
     if img_size % max(model.strides):
         raise ValueError(f"img_size must be a multiple of {max(model.strides)}, got {img_size}")
@@ -108,8 +113,14 @@ def export_onnx(
 
 
 def load_onnx_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata ``export_onnx`` stored in ``path``, values decoded from JSON."""
-    proto = onnx.load(str(path), load_external_data=False)
+    """The metadata ``export_onnx`` stored in ``path``, values decoded from JSON; `WeightsError` if it is no ONNX model."""
+    path = Path(path)
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except DecodeError as err:
+        raise WeightsError(path, f"not a readable ONNX model ({what_file_is(path)}; {first_line(err)})") from err
+    if not proto.graph.node:  # protobuf reads an empty file, and some others, as an empty model
+        raise WeightsError(path, f"not a readable ONNX model ({what_file_is(path)}; no graph in it)")
     return decode_metadata({p.key: p.value for p in proto.metadata_props})
 
 

@@ -37,12 +37,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `lanewatch` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # for commands that print a command to run next (`train`'s resume line)
     try:
         return args.func(args)
     except (ValueError, OSError) as err:
         print(f"lanewatch {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback; 128 + SIGINT, as shells report it
+        print(f"\nlanewatch {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -411,6 +411,9 @@ def serve(
         ready(runner, server)
     try:
         runner.run()
+    except Exception as err:  # logged like everything else (one JSON line with the traceback), then exit 1
+        log.error("crashed", exc_info=True, extra={"fields": {"error": f"{type(err).__name__}: {err}"}})
+        return 1
     finally:
         server.close()
         store.close()

@@ -45,10 +45,24 @@ from training.evaluation.report import evaluate
 from training.loss import DetectionLoss
 from training.schedule import WarmupCosine
 
-__all__ = ["ModelEMA", "TrainConfig", "make_optimizer", "predict", "train"]
+__all__ = ["ModelEMA", "TrainConfig", "TrainingInterrupted", "make_optimizer", "predict", "train"]
 
 # YOLOv5's nominal batch: weight decay is given per 64 images, as the lr is.
 _NOMINAL_BATCH = 64
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C stopped `train`. ``checkpoint``: the last complete checkpoint to resume from, holding ``epoch``
+    finished epochs (None where not known; a ``checkpoint`` of None: no epoch finished, nothing to resume).
+
+    The epoch in progress is lost: resuming starts whole epochs (each in its own seeded data order), so a
+    checkpoint taken inside one could not be resumed exactly; ``last.pt`` is written whole or not at all.
+    """
+
+    def __init__(self, checkpoint: Path | None, epoch: int | None) -> None:
+        self.checkpoint, self.epoch = checkpoint, epoch
+        super().__init__(f"interrupted; the last complete checkpoint is {checkpoint}" if checkpoint
+                         else "interrupted before the first epoch finished; nothing saved")
 
 
 class TrainConfig(BaseModel):
@@ -389,6 +403,8 @@ def train(config: TrainConfig) -> Path:
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     try:
         return _train(config)
+    except KeyboardInterrupt:  # before the epochs started: the checkpoint resumed from, if any, is still the one
+        raise TrainingInterrupted(config.resume, None) from None
     finally:
         torch.set_num_threads(threads)
 
@@ -426,17 +442,22 @@ def _train(cfg: TrainConfig) -> Path:
         (cfg.out / "train_log.jsonl").unlink(missing_ok=True)  # a new run in an old folder starts a new log
     anchors = model.anchors.reshape(-1, 2).tolist()
     (cfg.out / "config.json").write_text(json.dumps(cfg.model_dump(mode="json") | {"anchors": anchors}, indent=2) + "\n")
-    while run.epoch < cfg.epochs:
-        record = {"epoch": run.epoch + 1, "epochs": cfg.epochs} | _train_epoch(run, train_ds, cfg.epochs * steps_per_epoch)
-        run.epoch += 1
-        improved = False
-        if val_ds is not None:
-            record |= _validate(run.ema.ema, val_ds, cfg)
-            improved = record["map50"] is not None and record["map50"] > run.best
-            run.best = max(run.best, record["map50"] or 0.0)
-        run.save(cfg.out / "last.pt")
-        if improved:
-            run.save(cfg.out / "best.pt")
-        with (cfg.out / "train_log.jsonl").open("a") as log:
-            log.write(json.dumps(record | {"best": improved}) + "\n")
+    saved = (cfg.resume, run.epoch)  # the checkpoint Ctrl-C would resume from, and its finished epochs
+    try:
+        while run.epoch < cfg.epochs:
+            record = {"epoch": run.epoch + 1, "epochs": cfg.epochs} | _train_epoch(run, train_ds, cfg.epochs * steps_per_epoch)
+            run.epoch += 1
+            improved = False
+            if val_ds is not None:
+                record |= _validate(run.ema.ema, val_ds, cfg)
+                improved = record["map50"] is not None and record["map50"] > run.best
+                run.best = max(run.best, record["map50"] or 0.0)
+            run.save(cfg.out / "last.pt")
+            saved = (cfg.out / "last.pt", run.epoch)
+            if improved:
+                run.save(cfg.out / "best.pt")
+            with (cfg.out / "train_log.jsonl").open("a") as log:
+                log.write(json.dumps(record | {"best": improved}) + "\n")
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(*saved) from None
     return cfg.out / ("best.pt" if val_ds is not None and (cfg.out / "best.pt").exists() else "last.pt")

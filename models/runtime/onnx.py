@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, InvalidGraph, InvalidProtobuf
 
 from models.metadata import INPUT_NAME, OUTPUT_NAME, decode_metadata
 from models.runtime.base import RuntimeBase, RuntimeUnavailable, usable_cores
+from models.shipped import WeightsError, first_line, what_file_is
 
 CPU_PROVIDERS = ("CPUExecutionProvider",)
 # CPU stays as the fallback for the odd operator the CUDA provider lacks.
@@ -67,8 +69,19 @@ class OnnxDetector(RuntimeBase):
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=list(providers))
-        super().__init__(decode_metadata(self.session.get_modelmeta().custom_metadata_map))
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=list(providers))
+        except (InvalidProtobuf, InvalidArgument, InvalidGraph, Fail) as err:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no weights file at {self.path}") from err
+            # ONNX Runtime's message repeats the path: keep what follows it ("Protobuf parsing failed")
+            reason = first_line(str(err).rpartition("failed:")[2]).rstrip(".")
+            raise WeightsError(self.path, f"not a readable ONNX model ({what_file_is(self.path)}; {reason})") from err
+        try:
+            super().__init__(decode_metadata(self.session.get_modelmeta().custom_metadata_map))
+        except ValueError as err:
+            raise WeightsError(self.path, f"an ONNX model without lanewatch's detector metadata ({err}); "
+                                          "export one with `lanewatch export`") from err
         (inp,), (out,) = self.session.get_inputs(), self.session.get_outputs()
         # Dynamic axes come back as names (str), fixed ones as ints: free height and width (`export_onnx`'s
         # default) run trimmed canvases at their own size.

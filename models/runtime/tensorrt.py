@@ -46,6 +46,7 @@ import numpy as np
 from models.metadata import INPUT_NAME, OUTPUT_NAME, DetectorInfo, decode_metadata, validate_metadata
 from models.nms import postprocess
 from models.runtime.base import RuntimeBase, RuntimeUnavailable, to_network_batch
+from models.shipped import WeightsError, first_line
 
 __all__ = [
     "BuiltEngine",
@@ -362,8 +363,12 @@ class TensorRTDetector(RuntimeBase):
         if not self.path.is_file() or not sidecar.is_file():
             raise FileNotFoundError(f"{self.path} and {sidecar.name} beside it are needed: build them with "
                                     "`lanewatch export --format tensorrt`")
-        info = json.loads(sidecar.read_text())
-        super().__init__(info["metadata"])
+        try:
+            info = json.loads(sidecar.read_text())
+            super().__init__(info["metadata"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise WeightsError(self.path, f"{sidecar.name} beside it is not an engine's metadata ({first_line(err)}): "
+                                          "rebuild both with `lanewatch export --format tensorrt`") from err
         self.build: dict[str, Any] = info["build"]
         trt, self._cuda = require_tensorrt()
         _check_portable(self.build, trt, _gpu(self._cuda, device), self.path)
@@ -372,7 +377,8 @@ class TensorRTDetector(RuntimeBase):
             self._runtime = trt.Runtime(_trt_logger(trt))
             self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
             if self._engine is None:
-                raise ValueError(f"TensorRT could not load {self.path}: rebuild it on this machine")
+                raise WeightsError(self.path, "TensorRT could not deserialize it (damaged, or built elsewhere): "
+                                              "rebuild it on this machine")
             self._check_io(trt)
             profiles = self._engine.num_optimization_profiles
             if not 1 <= (streams or profiles) <= profiles:

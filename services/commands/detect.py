@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.shipped import DEFAULT_WEIGHTS, require_weights
+from models.shipped import DEFAULT_WEIGHTS, first_line, require_weights
 from services.commands.args import ratio
 
 __all__ = ["register", "run", "scan_samples"]
@@ -62,6 +62,10 @@ def scan_samples(paths: list[Path], *, errors: list[str] | None = None) -> list:
                                      "with its partner beside it")
                 if not partner.exists():
                     raise ValueError(f"{path}: its dual-energy partner {partner.name} is missing")
+                other = cv2.imread(str(partner), cv2.IMREAD_UNCHANGED)
+                if other is None or other.dtype != np.uint16 or other.shape != img.shape:
+                    raise ValueError(f"{path}: its dual-energy partner {partner.name} is not a readable 16-bit "
+                                     f"single-channel image of {w}x{h}")
                 high, low = (path, partner) if stem.endswith("_high") else (partner, path)
                 seen |= {high, low}
                 samples.append(Sample(image_id=high.stem[: -len("_high")], width=w, height=h, high=high, low=low))
@@ -105,19 +109,29 @@ def run(args: argparse.Namespace) -> int:
     from training.datasets.loader import load_image
     from training.inference import detect_samples
 
+    files = scan_files(args.images)  # an empty folder is an error before the weights load
     runtime = load_runtime(require_weights(args.weights))
     errors: list[str] = []
-    samples = scan_samples(scan_files(args.images), errors=errors)
+    samples = scan_samples(files, errors=errors)
     for e in errors:
         print(f"lanewatch detect: {e}: skipped", file=sys.stderr)
     if args.whole_frame:
-        detections = detect_samples(runtime, samples, conf_threshold=args.conf, iou_threshold=args.iou)
+        def detect(sample, conf: float, iou: float) -> np.ndarray:
+            return detect_samples(runtime, [sample], conf_threshold=conf, iou_threshold=iou)[sample.image_id]
     else:
         detect, method = pipeline_detector(args.weights, runtime)
         if method != "tdc":
             print(f"lanewatch detect: TDC is not available for {args.weights} (its .pt checkpoint is needed): "
                   "whole frames on the pipeline's canvas", file=sys.stderr)
-        detections = {s.image_id: detect(s, args.conf, args.iou) for s in samples}
+    detections = {}
+    for s in samples:  # one scan at a time: a file that fails now (changed since it was read) costs only itself
+        try:
+            detections[s.image_id] = detect(s, args.conf, args.iou)
+        except (ValueError, OSError, cv2.error) as err:
+            source = str(s.image or s.high)
+            errors.append(first_line(err) if source in str(err) else f"{source}: {first_line(err)}")
+            print(f"lanewatch detect: {errors[-1]}: skipped", file=sys.stderr)
+    samples = [s for s in samples if s.image_id in detections]
     names = runtime.class_names
     report = []
     for s in samples:
@@ -142,7 +156,10 @@ def run(args: argparse.Namespace) -> int:
     for r in report:
         found = ", ".join(f"{d['class']} {d['score']:.2f} at {d['box']}" for d in r["detections"]) or "clear"
         print(f"{r['scan']}: {found}", file=sys.stdout)
-    return 1 if errors else 0
+    if errors:
+        print(f"lanewatch detect: {len(errors)} of {len(files)} scan files could not be read (see above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:

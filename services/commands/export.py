@@ -32,7 +32,10 @@ _TENSORRT_OPTIONS = ("fp16", "int8", "calib", "calib_count", "opt_batch", "max_b
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
+    from models.shipped import require_weights
+
     _check_options(args)
+    require_weights(args.weights)
     if args.format == "tensorrt":
         return _export_tensorrt(args)
     if args.format == "pt":
@@ -124,6 +127,8 @@ def _export_tensorrt(args: argparse.Namespace) -> int:
     from models.metadata import DetectorInfo
     from models.runtime.tensorrt import build_engine, metadata_path, require_tensorrt
 
+    if args.weights.suffix == ".onnx":
+        load_onnx_metadata(args.weights)  # a file that is no exported model is the first thing to hear of
     require_tensorrt()  # before minutes of export and calibration that could not be used
     options = {k: v if (v := getattr(args, k)) is not None else default for k, default in TENSORRT_DEFAULTS.items()}
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     settings_cls = getattr(module, SERVICES[args.service])
     settings = settings_cls(**{k: v for k, v in _overrides(args).items() if k in settings_cls.model_fields})
     configure_logging(args.service, settings.log_level)
+    # services that load weights (crop, detect) load them before a stack starts: bad weights are one line, not a
+    # stack started and stopped; ingest's sources are still built after it (its renderer thread needs a close)
+    loaded = module.make_stage(settings) if "weights" in settings_cls.model_fields else None
     stack = None
     try:
         settings = resolve_endpoints(settings)
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"export {name}={value}", file=sys.stderr)
         settings = settings.model_copy(update={"kafka_bootstrap": info.kafka_bootstrap, "redis_url": SecretStr(info.redis_url)})
     try:
-        return serve(module.make_stage(settings), settings)
+        return serve(loaded or module.make_stage(settings), settings)
     finally:
         if stack is not None:
             stack.stop()

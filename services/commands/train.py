@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["parse_anchors", "parse_classes", "parse_zoom", "register", "run"]
+if TYPE_CHECKING:
+    from training.trainer import TrainingInterrupted
+
+__all__ = ["interrupted_message", "parse_anchors", "parse_classes", "parse_zoom", "register", "run"]
 
 DESCRIPTION = """\
 Train the ASPP-YOLO threat detector (CSP-Darknet from scratch, or ImageNet-
@@ -157,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from training.augment import AugmentConfig
-    from training.trainer import TrainConfig, train
+    from training.trainer import TrainConfig, TrainingInterrupted, train
 
     config = TrainConfig(
         data=args.data, val=args.val, out=args.out, size=args.size, epochs=args.epochs, img_size=args.img_size,
@@ -171,8 +177,25 @@ def run(args: argparse.Namespace) -> int:
         backbone=args.backbone, init=args.init, freeze=args.freeze, freeze_bn=args.freeze_bn,
         oversample_hard=args.oversample_hard, hard_classes=args.hard_classes,
     )
-    weights = train(config)
+    try:
+        weights = train(config)
+    except TrainingInterrupted as stop:
+        print(interrupted_message(stop, args), file=sys.stderr)
+        return 130  # 128 + SIGINT, as shells report a Ctrl-C
     last = json.loads((args.out / "train_log.jsonl").read_text().splitlines()[-1])
     keep = ("epoch", "loss", "box", "obj", "cls", "images_per_s", "map50", "map50_95")
     print(json.dumps({"weights": str(weights), "out": str(args.out)} | {k: last[k] for k in keep if k in last}))
     return 0
+
+
+def interrupted_message(stop: TrainingInterrupted, args: argparse.Namespace) -> str:
+    """What to tell after Ctrl-C: what was kept, and the command that resumes from it."""
+    if stop.checkpoint is None:
+        return "lanewatch train: interrupted before the first epoch finished: nothing saved; run the same command to start again"
+    argv = [a for a in args.argv if not a.startswith("--resume=")]  # the command as given, less any --resume
+    if "--resume" in argv:
+        at = argv.index("--resume")
+        del argv[at : at + 2]
+    done = "" if stop.epoch is None else f" after epoch {stop.epoch} of {args.epochs}"
+    return (f"lanewatch train: interrupted{done}; {stop.checkpoint} holds the last finished epoch (the one in progress "
+            f"is lost). Resume with:\n  {shlex.join(['lanewatch', *argv, '--resume', str(stop.checkpoint)])}")

@@ -47,3 +47,27 @@ def test_sigterm_ends_a_service_within_its_stop_timeout_when_the_broker_is_gone(
             os.kill(pid, signal.SIGCONT)
         stack.stop()
     assert not alive(info.pid)
+
+
+def test_a_crash_is_one_json_line_with_its_traceback_and_exit_code_1(stack, unique):
+    import io
+
+    from pydantic import SecretStr
+
+    from services.runner import ServiceSettings, Stage, configure_logging, serve
+
+    class Broken(Stage):
+        name = "broken"
+        inputs = {}
+
+        def tick(self, now):
+            raise RuntimeError("disk on fire")
+
+    out = io.StringIO()
+    configure_logging("broken", stream=out)
+    settings = ServiceSettings(kafka_bootstrap=stack.kafka_bootstrap, redis_url=SecretStr(stack.redis_url),
+                               topic_prefix=unique, metrics_port=0)
+    assert serve(lambda store, topics: Broken(), settings) == 1
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]  # every line is JSON
+    (crash,) = [e for e in lines if e["msg"] == "crashed"]
+    assert crash["level"] == "error" and crash["error"] == "RuntimeError: disk on fire" and "tick" in crash["exc"]
