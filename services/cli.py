@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from pydantic import ValidationError
+
 # On small shared machines OpenMP's default busy-waiting makes two torch threads
 # slower than one (measured: 3.3 against 20 images/s training at 416); passive
 # waiting must be set before torch loads, and every command loads it lazily.
@@ -42,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # for commands that print a command to run next (`train`'s resume line)
     try:
         return args.func(args)
+    except ValidationError as err:  # settings: one line per problem, named by its LANEWATCH_* variable
+        for e in err.errors(include_url=False):
+            where = "_".join(str(p) for p in e["loc"]).upper()
+            msg = e["msg"].removeprefix("Value error, ")
+            print(f"lanewatch {args.command}: error: {f'LANEWATCH_{where}: ' if where else ''}{msg}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as err:
         print(f"lanewatch {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -90,3 +90,17 @@ def test_rescreen_copies_a_dataset_onto_another_screen(tmp_path, capsys):
     assert main(["rescreen", str(tmp_path / "vivid"), "--out", str(tmp_path / "shown")]) == 2
     assert main(["rescreen", str(tmp_path / "vivid"), "--out", str(tmp_path / "vivid" / "x")]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable(capsys, monkeypatch):
+    monkeypatch.setenv("LANEWATCH_METRICS_PORT", "abc")
+    assert main(["serve", "crop"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["lanewatch serve: error: LANEWATCH_METRICS_PORT: Input should be a valid integer, unable to parse "
+                   "string as an integer"]
+    monkeypatch.delenv("LANEWATCH_METRICS_PORT")
+    monkeypatch.setenv("LANEWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("LANEWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    assert main(["console", "lanes"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "SASL_SSL needs LANEWATCH_KAFKA_SASL_MECHANISM" in line and "errors.pydantic.dev" not in line
