@@ -178,13 +178,17 @@ def decode_scan(
             return Scan(fmt, rgb=rgb)
     elif data.rfind(JPEG_EOI, max(0, len(data) - 1024)) < 0:  # some encoders pad after EOI
         raise BadPayload("truncated JPEG: no end-of-image marker")
+    # EXIF orientation ignored: OpenCV would turn the pixels, and a frame no longer the size its header (the
+    # record's width and height, every box) says; `lanewatch bench fuzz` found it with a JPEG's orientation 6
     if _IMREAD_RGB is not None:  # OpenCV 4.10+: decoded straight to RGB, no second pass over the pixels
-        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _IMREAD_RGB)
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _IMREAD_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
     else:
-        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         rgb = None if rgb is None else cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
     if rgb is None:
         raise BadPayload(f"{fmt} payload cannot be decoded")
+    if rgb.shape[:2] != (h, w):
+        raise BadPayload(f"{fmt} header says {w}x{h} but the pixels decode as {rgb.shape[1]}x{rgb.shape[0]}")
     return Scan(fmt, rgb=rgb)
 
 

@@ -122,7 +122,7 @@ def dead_letter(*, stage: str, reason: str, origin: str, partition: int, offset:
     log.warning("dead letter from %s: %s [%d] @%d: %s", stage, origin, partition, offset, reason)
     return DeadLetter(
         stage=stage, reason=reason[:2000] or "unspecified", topic=origin, partition=partition, offset=offset, key=key,
-        lane_id=key if key and _LANE.match(key) else None, headers=headers, at=datetime.now(UTC),
+        lane_id=key if key and _LANE.fullmatch(key) else None, headers=headers, at=datetime.now(UTC),
     )
 
 
@@ -180,7 +180,7 @@ class Producer:
         """Publish a rejected record's original bytes to `lanewatch.deadletter` (or `topic`) with the stage and reason."""
         return self._letter(record.value, stage=stage, reason=reason, topic=topic, origin=record.topic,
                             partition=record.partition, offset=record.offset, key=record.key,
-                            headers=tuple((k, v.decode("utf-8", "replace")) for k, v in record.headers))
+                            headers=tuple((k, (v or b"").decode("utf-8", "replace")) for k, v in record.headers))
 
     def reject(self, value: bytes, *, stage: str, reason: str, source: str, key: str | None = None,
                topic: str = TOPIC_DEADLETTER) -> FutureRecordMetadata:

@@ -95,7 +95,7 @@ def alert_id_for(scan_id: str) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # NaN/inf would come back as null
 
 
 class Message(_Frozen):

@@ -106,6 +106,8 @@ def scan_record(
     captured_at = captured_at or datetime.now(UTC)
     try:
         fmt, w, h = check_payload(payload, max_bytes=max_payload_bytes)
+        if captured_at.utcoffset() is None:  # RawScan refuses it anyway; a naive year-1 time's timestamp() raises first
+            raise Rejected("RawScan schema: captured_at: Input should have timezone info")
         return RawScan(
             scan_id=scan_id or make_scan_id(lane_id, seq, captured_at), lane_id=lane_id, scanner_id=scanner_id, view=view,
             view_count=view_count, captured_at=captured_at, seq=seq, format=fmt, width=w, height=h,
