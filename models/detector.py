@@ -18,6 +18,7 @@ from torch import nn
 from models.aspp import ASPP
 from models.backbone import STAGE_NAMES, build_backbone
 from models.blocks import ACTIVATIONS
+from models.doam import DOAM
 from models.head import YOLOHead
 from models.neck import PAFPN
 
@@ -77,6 +78,9 @@ class DetectorConfig:
     # "cspdarknet": trained from scratch, sized by ``size``; "efficientnet-lite0": ImageNet-pretrained
     # (the neck and head are still sized by ``size``)
     backbone: Backbone = "cspdarknet"
+    # the De-occlusion Attention Module (`models.doam`) refines the image before the backbone reads it;
+    # checkpoints from before it existed have no key and load as False
+    doam: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists or arrays; store hashable tuples.
@@ -95,6 +99,8 @@ class DetectorConfig:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if not isinstance(self.doam, bool):
+            raise ValueError(f"doam must be true or false, got {self.doam!r}")
         if self.backbone != "cspdarknet" and self.in_channels != 3:
             raise ValueError(f"the {self.backbone} backbone takes 3-channel input, got in_channels={self.in_channels}")
 
@@ -115,7 +121,8 @@ class ASPPYOLO(nn.Module):
 
     The last axis is (tx, ty, tw, th, obj, cls_1..cls_C) before any activation;
     ``models.decode`` turns it into boxes. ``forward`` returns the same thing
-    in train and eval mode: the loss is a separate function.
+    in train and eval mode: the loss is a separate function. ``doam``, where given, refines
+    the image (same shape) before the backbone reads it, in ``forward`` and ``features`` alike.
     """
 
     strides = STRIDES
@@ -124,11 +131,19 @@ class ASPPYOLO(nn.Module):
     config: DetectorConfig | None = None
 
     def __init__(
-        self, backbone: nn.Module, aspp: nn.Module, neck: nn.Module, head: YOLOHead, *, anchors: torch.Tensor
+        self,
+        backbone: nn.Module,
+        aspp: nn.Module,
+        neck: nn.Module,
+        head: YOLOHead,
+        *,
+        anchors: torch.Tensor,
+        doam: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if anchors.shape != (len(STRIDES), head.num_anchors, 2):
             raise ValueError(f"anchors must be ({len(STRIDES)}, {head.num_anchors}, 2), got {tuple(anchors.shape)}")
+        self.doam = doam  # first: the image passes through it before the backbone
         self.backbone = backbone
         self.aspp = aspp
         self.neck = neck
@@ -147,15 +162,19 @@ class ASPPYOLO(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.shape[-2] % STRIDES[-1] or x.shape[-1] % STRIDES[-1]:
             raise ValueError(f"height and width must be multiples of {STRIDES[-1]}, got {tuple(x.shape[-2:])}")
-        p3, p4, p5 = self.backbone(x)
+        p3, p4, p5 = self.backbone(self.refine(x))
         return self.head(self.neck((p3, p4, self.aspp(p5))))
+
+    def refine(self, x: torch.Tensor) -> torch.Tensor:
+        """The image the backbone reads: ``x`` through DOAM where the detector has it, else ``x`` itself."""
+        return x if self.doam is None else self.doam(x)
 
     def features(self, x: torch.Tensor, name: str) -> torch.Tensor:
         """Backbone map of stage ``name`` (see ``feature_names``): (N, c, H/s, W/s); deeper stages are not run.
 
         Call it in eval mode (under ``torch.no_grad``) for cropping: in train mode BatchNorm would update its statistics.
         """
-        return self.backbone.features(x, name)
+        return self.backbone.features(self.refine(x), name)
 
     def feature_channels(self, name: str) -> int:
         """Channels of the map ``features(x, name)`` returns."""
@@ -189,6 +208,7 @@ def detector_from_config(config: DetectorConfig, *, pretrained_backbone: bool = 
             (c3, c4, c5), num_classes=config.num_classes, strides=STRIDES, prior_image_size=config.img_size
         ),
         anchors=torch.tensor(config.anchors, dtype=torch.float32),
+        doam=DOAM(config.in_channels, act=act) if config.doam else None,
     )
     model.config = config
     return model
@@ -205,12 +225,15 @@ def build_detector(
     activation: Literal["silu", "leaky"] = "silu",
     backbone: Backbone = "cspdarknet",
     pretrained_backbone: bool = True,
+    doam: bool = False,
 ) -> ASPPYOLO:
     """A freshly initialised ASPP-YOLO; ``class_names`` default to ``class0``, ``class1``, ...
 
-    A pretrained ``backbone`` starts from its ImageNet weights unless ``pretrained_backbone`` is False.
+    A pretrained ``backbone`` starts from its ImageNet weights unless ``pretrained_backbone`` is False;
+    ``doam`` puts the De-occlusion Attention Module (`models.doam.DOAM`) in front of it.
     """
     names = class_names if class_names is not None else [f"class{i}" for i in range(num_classes)]
     config = DetectorConfig(size=size, num_classes=num_classes, class_names=names, anchors=anchors,
-                            img_size=img_size, in_channels=in_channels, activation=activation, backbone=backbone)
+                            img_size=img_size, in_channels=in_channels, activation=activation, backbone=backbone,
+                            doam=doam)
     return detector_from_config(config, pretrained_backbone=pretrained_backbone)

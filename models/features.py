@@ -86,7 +86,7 @@ class FeatureExtractor:
         """
         _stride(layer)
         model, _, extra = load_detector(_checkpoint_for(Path(weights)))
-        backbone = _Truncated(model.backbone, layer).eval()
+        backbone = _Truncated(model, layer).eval()
         if runtime == "torch":
             run = _torch_runner(backbone, threads)
         elif runtime == "onnx":
@@ -126,15 +126,15 @@ def _checkpoint_for(weights: Path) -> Path:
 
 
 class _Truncated(nn.Module):
-    """The backbone stages up to ``layer``: (N, 3, H, W) -> (N, C, H / s, W / s)."""
+    """The detector's backbone stages up to ``layer`` (after DOAM where it has one): (N, 3, H, W) -> (N, C, H / s, W / s)."""
 
-    def __init__(self, backbone: nn.Module, layer: str) -> None:
+    def __init__(self, detector: nn.Module, layer: str) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.detector = detector
         self.layer = layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.features(x, self.layer)
+        return self.detector.features(x, self.layer)
 
 
 def _torch_runner(backbone: nn.Module, threads: int) -> Runner:

@@ -45,6 +45,7 @@ def detector_metadata(config: DetectorConfig, *, input_format: str = "rgb", **mo
         "input_format": input_format,
         "size": config.size,
         "backbone": config.backbone,
+        "doam": config.doam,
         "lanewatch_version": lanewatch_version(),
     }
     meta.update(more)
@@ -70,7 +71,9 @@ class DetectorInfo:
     """The metadata as types: what callers read (runtimes, the canvas layout, the benchmarks), by attribute.
 
     ``max_zoom``: the largest region scale over the full frame's the detector was trained to see, at
-    ``train_img_size`` (1.0 and ``img_size`` for weights that do not say); ``metadata`` keeps every key.
+    ``train_img_size`` (1.0 and ``img_size`` for weights that do not say); ``doam``: the network refines
+    its input with the De-occlusion Attention Module (inside the graph; False for weights that do not say);
+    ``metadata`` keeps every key.
     """
 
     class_names: tuple[str, ...]
@@ -82,6 +85,7 @@ class DetectorInfo:
     max_zoom: float
     train_img_size: int
     backbone: str
+    doam: bool
     metadata: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -94,7 +98,7 @@ class DetectorInfo:
             strides=tuple(int(s) for s in meta["strides"]),
             anchors=tuple(tuple((float(w), float(h)) for w, h in scale) for scale in meta["anchors"]),
             max_zoom=float(meta.get("max_zoom", 1.0)), train_img_size=int(meta.get("train_img_size", meta["img_size"])),
-            backbone=str(meta.get("backbone", "cspdarknet")), metadata=meta,
+            backbone=str(meta.get("backbone", "cspdarknet")), doam=bool(meta.get("doam", False)), metadata=meta,
         )
 
     @property

@@ -78,6 +78,8 @@ class TrainConfig(BaseModel):
     init: Path | None = None  # start from these weights (fine-tuning): their architecture, anchors and classes
     freeze: Literal["stem", "dark2", "dark3", "dark4", "dark5"] | None = None  # keep the backbone up to this stage fixed
     freeze_bn: bool = False  # the frozen stages' BatchNorm statistics stay as they started too
+    # DOAM (`models.doam`) in front of the backbone; with `init`, added to weights that lack it
+    doam: bool = False
     epochs: PositiveInt = 100
     img_size: PositiveInt = 416
     batch: PositiveInt = 16
@@ -180,13 +182,23 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _init_model(cfg: TrainConfig) -> ASPPYOLO:
-    """The detector of ``cfg.init``, its weights loaded, to fine-tune at ``cfg.img_size``."""
+    """The detector of ``cfg.init``, its weights loaded, to fine-tune at ``cfg.img_size``.
+
+    With ``cfg.doam`` a detector without DOAM gets a fresh one, which starts as the identity
+    (`models.doam.DOAM`): the fine-tuning starts from the detector ``cfg.init`` holds.
+    """
     model, config, _ = load_detector(cfg.init)
     if tuple(config.class_names) != tuple(cfg.classes):
         raise ValueError(f"--init {cfg.init}: it detects {list(config.class_names)}, this run trains {list(cfg.classes)}")
     # anchors are object sizes in input pixels, whatever the canvas: they carry over as they are
-    tuned = detector_from_config(config.__class__(**{**config.to_dict(), "img_size": cfg.img_size}))
-    tuned.load_state_dict(model.state_dict())
+    torch.manual_seed(cfg.seed)
+    tuned = detector_from_config(
+        config.__class__(**{**config.to_dict(), "img_size": cfg.img_size, "doam": config.doam or cfg.doam})
+    )
+    # load_detector matched the weights to their config: only the DOAM added here can be missing
+    missing, unexpected = tuned.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not key.startswith("doam.") for key in missing):
+        raise RuntimeError(f"--init {cfg.init}: unexpected weights {unexpected}, missing {missing}")
     return tuned
 
 
@@ -207,7 +219,7 @@ def _build_model(cfg: TrainConfig, samples: list[Sample]) -> ASPPYOLO:
     torch.manual_seed(cfg.seed)
     return build_detector(
         size=cfg.size, num_classes=len(cfg.classes), anchors=anchors.tolist(), class_names=cfg.classes,
-        img_size=cfg.img_size, backbone=cfg.backbone, pretrained_backbone=True,
+        img_size=cfg.img_size, backbone=cfg.backbone, pretrained_backbone=True, doam=cfg.doam,
     )
 
 
@@ -265,10 +277,11 @@ def _check_resumable(cfg: TrainConfig, extra: dict[str, Any]) -> None:
     old = extra.get("train_config")
     if old is None:
         raise ValueError(f"--resume {cfg.resume}: not a training checkpoint (no optimizer state); use it as pretrained weights")
-    for key in ("size", "img_size", "mode", "classes", "backbone", "freeze"):
-        now = getattr(cfg, key)
-        if (list(now) if isinstance(now, tuple) else now) != old.get(key, {"backbone": "cspdarknet"}.get(key)):
-            raise ValueError(f"--resume {cfg.resume}: it was trained with {key}={old[key]!r}, not {now!r}")
+    before = {"backbone": "cspdarknet", "doam": False}  # what runs saved before these keys existed trained with
+    for key in ("size", "img_size", "mode", "classes", "backbone", "freeze", "doam"):
+        now, was = getattr(cfg, key), old.get(key, before.get(key))
+        if (list(now) if isinstance(now, tuple) else now) != was:
+            raise ValueError(f"--resume {cfg.resume}: it was trained with {key}={was!r}, not {now!r}")
 
 
 def hard_frames(samples: list[Sample], hard_classes: tuple[str, ...] = ()) -> np.ndarray:
