@@ -7,6 +7,8 @@ Each kind of benchmark is a module of `services.tools.bench` with `register(sub)
 - `pipeline`: the whole embedded stack end to end, against the naive one-frame-at-a-time baseline;
 - `pareto`: the speed-accuracy frontier over detector input sizes, lanewatch against the baseline;
 - `console`: alert published to alert visible in the operators' browsers, with many consoles and lanes.
+- `fuzz`: every decoder and schema at the door under Hypothesis: inputs tried, rejections with reasons, crashes (must be 0).
+- `faults`: the embedded stack through kills, a crash hook, Redis and broker outages and a rebalance: lost, duplicated, recovery.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import importlib
 
 __all__ = ["register"]
 
-KINDS = ("model", "batching", "pipeline", "pareto", "console")
+KINDS = ("model", "batching", "pipeline", "pareto", "console", "fuzz", "faults")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
