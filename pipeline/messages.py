@@ -56,7 +56,7 @@ ScanFormat = Literal["rgb-png", "rgb-jpeg", "dual-png16"]
 RegionFormat = Literal["rgb-png", "rgb-jpeg", "dual-png16", "canvas-u8"]
 InputMode = Literal["rgb", "dual"]
 Severity = Literal["low", "medium", "high", "critical"]
-Decision = Literal["ack", "clear", "escalate", "search", "unknown"]
+Decision = Literal["ack", "clear", "escalate", "search", "unknown", "reopen"]  # reopen: a supervisor undoes a settled one
 # the views a scanner gives (one or both); the order operators see them in, and the views whose images are kept
 SCAN_VIEWS = ("top", "side")
 

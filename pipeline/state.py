@@ -6,7 +6,7 @@ Key layout (the one place it is written down; `KEYS` below is the same table in 
 | ------------------------------ | ------ | --------------------------------------------------------- |
 | `lw:lanes`                     | set    | every lane id ever seen                                   |
 | `lw:lane:{lane}:status`        | hash   | `last_seen` (epoch s), `last_scan` (scan id), `last_outcome` (clear/threat) |
-| `lw:lane:{lane}:counters`      | hash   | `scans`, `threats`, `clears` (no threat); decisions `acked`, `cleared`, `escalated`, `searched`, `unknown` |
+| `lw:lane:{lane}:counters`      | hash   | `scans`, `threats`, `clears` (no threat); decisions `acked` `cleared` `escalated` `searched` `unknown` `reopened` |
 | `lw:lane:{lane}:alerts`        | set    | ids of the lane's open alerts (not yet acked or cleared)  |
 | `lw:alert:{alert_id}`          | hash   | `alert` (Alert JSON), `lane`, `state` (open/acked/cleared/escalated/searched/unknown), `updated_at`; TTL |
 | `lw:alert:{alert_id}:history`  | list   | Ack JSON, oldest first; TTL                               |
@@ -39,7 +39,8 @@ from redis.retry import Retry
 from pipeline.messages import SCAN_VIEWS, Ack, Alert
 
 __all__ = [
-    "CLOSED", "COUNTERS", "KEYS", "NAMESPACE", "AlertRecord", "AlreadyDecided", "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
+    "CLOSED", "COUNTERS", "KEYS", "NAMESPACE", "AlertRecord", "AlreadyDecided", "NotSettled",
+    "BlobStore", "LaneStateStore", "LaneStatus", "MemoryLaneStateStore",
     "RedisLaneStateStore", "ScanImageStore", "namespaced_keys", "redis_client",
 ]
 
@@ -56,7 +57,7 @@ KEYS = {
     "outbox": "lw:outbox",
     "scan": "lw:scan:{scan_id}:{view}",
 }
-COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown")
+COUNTERS = ("scans", "threats", "clears", "acked", "cleared", "escalated", "searched", "unknown", "reopened")
 LaneState = Literal["active", "idle", "offline"]
 def redis_client(url: str) -> redis.Redis:
     """A client that rides out a Redis restart or fail-over of up to ~10 s: a command that loses its connection
@@ -92,12 +93,22 @@ class AlreadyDecided(ValueError):
         self.alert_id, self.record = alert_id, record
 
 
+class NotSettled(ValueError):
+    """A reopen of an alert that is not settled (still open, escalated or unknown): nothing to reopen."""
+
+    def __init__(self, alert_id: str, record: AlertRecord | None) -> None:
+        super().__init__(f"alert {alert_id!r} is {record.state if record else 'unknown'}, not settled: nothing to reopen")
+        self.alert_id, self.record = alert_id, record
+
+
 # alert states a decision closes: a later decision on them is refused
 CLOSED = ("acked", "cleared", "searched")
 # decision -> (alert state, lane counter, whether the alert leaves the open set)
 _DECISIONS = {
     "ack": ("acked", "acked", True), "clear": ("cleared", "cleared", True), "escalate": ("escalated", "escalated", False),
     "search": ("searched", "searched", True), "unknown": ("unknown", "unknown", False),
+    # a supervisor's act on a settled alert only: open again, back in the lane's open set
+    "reopen": ("open", "reopened", False),
 }
 
 # KEYS: dedup, status, counters, lanes, open, alert, outcomes, outbox
@@ -145,7 +156,10 @@ if not lane then return -1 end
 if lane ~= ARGV[1] then return -2 end
 if redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then return 0 end
 local state = redis.call('HGET', KEYS[1], 'state')
-if {closed} then return -3 end
+local settled = {closed}
+if ARGV[5] == 'reopened' then
+  if not settled then return -4 end
+elseif settled then return -3 end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 redis.call('HSET', KEYS[1], 'state', ARGV[4], 'updated_at', ARGV[7])
@@ -312,6 +326,8 @@ class RedisLaneStateStore:
             raise ValueError(f"alert {ack.alert_id!r} is not on lane {ack.lane_id!r}")
         if applied == -3:
             raise AlreadyDecided(ack.alert_id, self.alert(ack.alert_id))
+        if applied == -4:
+            raise NotSettled(ack.alert_id, self.alert(ack.alert_id))
         return applied == 1
 
     def alert(self, alert_id: str) -> AlertRecord | None:
@@ -490,15 +506,15 @@ class MemoryLaneStateStore:
                 raise ValueError(f"alert {ack.alert_id!r} is not on lane {ack.lane_id!r}")
             if record["history"] and record["history"][-1] == ack:
                 return False
-            settled = record["state"] in CLOSED
-            if not settled:
+            settled, reopen = record["state"] in CLOSED, ack.decision == "reopen"
+            if settled == reopen:  # a decision on an open alert, or a reopen of a settled one
                 record["history"].append(ack)
                 record["state"], record["updated_at"] = state, _ms(ack.at)
                 self._lane_counters(ack.lane_id)[counter] += 1
                 opened = self._open.setdefault(ack.lane_id, set())
                 opened.discard(ack.alert_id) if close else opened.add(ack.alert_id)
                 return True
-        raise AlreadyDecided(ack.alert_id, self.alert(ack.alert_id))
+        raise (NotSettled if reopen else AlreadyDecided)(ack.alert_id, self.alert(ack.alert_id))
 
     def alert(self, alert_id: str) -> AlertRecord | None:
         """The alert's record and decision history, or None when unknown or expired."""

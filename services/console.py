@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pipeline.alerting import SEVERITIES
 from pipeline.kafka import Consumer, Producer
 from pipeline.messages import Ack, Alert
-from pipeline.state import CLOSED, AlreadyDecided, LaneStateStore, LaneStatus
+from pipeline.state import CLOSED, AlreadyDecided, LaneStateStore, LaneStatus, NotSettled
 from services.runner import Topics
 
 __all__ = ["format_alert", "lane_table", "lane_of", "send_decision", "severity_at_least", "tail_alerts"]
@@ -111,8 +111,11 @@ def send_decision(
 ) -> Ack:
     """Publish an operator's decision on an alert and wait until the broker has it. With `store`: `AlreadyDecided`
     for an alert a closing decision has settled (the alert service would refuse it too), before anything is sent."""
-    if store is not None and (record := store.alert(alert_id)) is not None and record.state in CLOSED:
+    record = store.alert(alert_id) if store is not None else None
+    if record is not None and decision != "reopen" and record.state in CLOSED:
         raise AlreadyDecided(alert_id, record)
+    if record is not None and decision == "reopen" and record.state not in CLOSED:
+        raise NotSettled(alert_id, record)
     ack = Ack(alert_id=alert_id, lane_id=lane_of(alert_id, store), decision=decision, operator=operator,
               at=datetime.now(UTC), note=note)
     producer.publish(topics.acks, ack)

@@ -8,7 +8,7 @@ import sys
 
 __all__ = ["register", "run"]
 
-ACTIONS = ("tail", "ack", "clear", "search", "escalate", "lanes", "web", "users")
+ACTIONS = ("tail", "ack", "clear", "search", "escalate", "reopen", "lanes", "web", "users")
 
 
 def _settings(*, kafka: bool = True, redis: bool = True):
@@ -166,7 +166,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "With no action (or `tail`), prints alerts from lanewatch.alerts as they come, each with the command that "
             "answers it. `ack`, `clear` or `escalate ALERT_ID --operator NAME` sends an operator decision to "
-            "lanewatch.alerts.acks; the alert service records it in Redis. `lanes` prints every lane's status. "
+            "lanewatch.alerts.acks; the alert service records it in Redis. A settled alert (acked, cleared, searched) "
+            "refuses another decision, saying who settled it and when; `reopen ALERT_ID --operator NAME` (a "
+            "supervisor's act) opens it again. `lanes` prints every lane's status. "
             "`web` serves the operators' web console (shared queue, review screen with boxes, decisions against a "
             "deadline, live updates, supervisor page); `users add NAME --role ROLE`, `users list`, `users remove NAME` "
             "manage its accounts (the password from LANEWATCH_CONSOLE_PASSWORD, else asked for). "

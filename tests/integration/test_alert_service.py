@@ -227,6 +227,12 @@ def test_console_shows_alerts_and_its_ack_reaches_redis_and_lane_status(pipe, st
     assert main(["console", "clear", alert_id, "--operator", "op-9"]) == 2
     assert f"alert '{alert_id}' was already decided (acked) by op-3 at " in capsys.readouterr().err
     assert store.lane(lane).counters["acked"] == 1 and store.lane(lane).counters["cleared"] == 0
+    # a supervisor reopens it through the alert service; then it takes a decision again
+    assert main(["console", "reopen", alert_id_for(scans[1].scan_id), "--operator", "sup-1"]) == 2  # still open
+    assert "not settled: nothing to reopen" in capsys.readouterr().err
+    assert main(["console", "reopen", alert_id, "--operator", "sup-1"]) == 0
+    until(lambda: store.alert(alert_id).state == "open", what="the reopen in Redis")
+    assert alert_id in store.lane(lane).open_alerts and store.lane(lane).counters["reopened"] == 1
 
 
 def test_consoles_in_a_group_lose_nothing_a_limit_leaves_and_a_filtered_one_is_refused(stack, unique, capsys, monkeypatch):

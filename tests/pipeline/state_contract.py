@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline.messages import Ack, Alert, Box, Detection, alert_id_for, make_scan_id
-from pipeline.state import AlreadyDecided, LaneStateStore
+from pipeline.state import AlreadyDecided, LaneStateStore, NotSettled
 
 NOW = datetime.now(UTC)
 
@@ -39,7 +39,7 @@ def check_outcomes_count_once_per_scan(store):
     assert not store.record_outcome(scan_id=threat.scan_id, lane_id=lane, at=NOW, alert=threat)
     status = store.lane(lane, now=NOW)
     assert status.counters == {"scans": 4, "threats": 1, "clears": 3, "acked": 0, "cleared": 0, "escalated": 0, "searched": 0,
-                               "unknown": 0}
+                               "unknown": 0, "reopened": 0}
     assert status.open_alerts == (threat.alert_id,) and status.last_scan == threat.scan_id
     assert store.is_done(threat.scan_id) and not store.is_done(make_scan_id(lane, 99, NOW))
     with pytest.raises(ValueError, match="not"):
@@ -88,6 +88,15 @@ def check_alert_record_and_decision_history(store):
             store.decide(late)
     assert store.alert(alert.alert_id).history == (escalate, ack) and store.alert(alert.alert_id).state == "acked"
     assert store.lane(lane).counters["acked"] == 1 and store.lane(lane).counters["cleared"] == 0
+    # a supervisor reopens it: open again, on the lane's open list, and then it takes a decision again
+    reopen = Ack(alert_id=alert.alert_id, lane_id=lane, decision="reopen", operator="sup9", at=NOW + timedelta(seconds=60))
+    assert store.decide(reopen)
+    assert store.alert(alert.alert_id).state == "open" and store.lane(lane).open_alerts == (alert.alert_id,)
+    with pytest.raises(NotSettled, match="not settled"):
+        store.decide(reopen.model_copy(update={"at": NOW + timedelta(seconds=61)}))
+    clear = Ack(alert_id=alert.alert_id, lane_id=lane, decision="clear", operator="op1", at=NOW + timedelta(seconds=70))
+    assert store.decide(clear) and store.alert(alert.alert_id).history == (escalate, ack, reopen, clear)
+    assert {k: store.lane(lane).counters[k] for k in ("acked", "cleared", "reopened")} == {"acked": 1, "cleared": 1, "reopened": 1}
 
     with pytest.raises(KeyError):
         store.decide(Ack(alert_id="al-nope", lane_id=lane, decision="clear", operator="op1", at=NOW))

@@ -98,7 +98,7 @@ def test_alert_stage_records_once_and_takes_decisions():
     assert stage.handle([_record(T.detections, clear, offset=1)]) == [[]]  # below every threshold: no alert
     assert stage.handle([_record(T.detections, threat, offset=2)]) == [[]]  # redelivered: no second alert
     assert store.lane("lane-2").counters == {"scans": 2, "threats": 1, "clears": 1, "acked": 0, "cleared": 0,
-                                                   "escalated": 0, "searched": 0, "unknown": 0}
+                                                   "escalated": 0, "searched": 0, "unknown": 0, "reopened": 0}
     ack = Ack(alert_id=alert.alert_id, lane_id="lane-2", decision="clear", operator="op", at=NOW)
     assert stage.handle([_record(T.acks, ack, offset=3)]) == [[]]
     assert store.alert(alert.alert_id).state == "cleared" and store.lane("lane-2").open_alerts == ()
