@@ -113,7 +113,10 @@ def measure_once(*, consoles: int, lanes: int, seconds: float, rate: float, thre
                 feeder = threading.Thread(target=feed, daemon=True)
                 feeder.start()
                 feeder.join()
-                time.sleep(3.0)  # the last alerts reach the screens
+                settle = time.monotonic() + 30.0  # every alert reaches the desk (a loaded machine takes longer)
+                while len(web.desk.queue()) < sent["alerts"] and time.monotonic() < settle:
+                    time.sleep(0.2)
+                time.sleep(3.0)  # and then the screens
                 created = {item["alert_id"]: datetime.fromisoformat(item["alert"]["created_at"]).timestamp() * 1000
                            for item in web.desk.queue()}
                 arrived = [page.evaluate("window.lw.arrived") for page in pages]
