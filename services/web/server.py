@@ -65,9 +65,11 @@ class WebConsole:
             self.producer.flush(timeout_s=10)
 
     def _feed(self) -> None:
+        # ready once the group has given this console its share (possibly none, with more consoles than partitions):
+        # a consumer that has only subscribed would start at the latest offset after its join and miss what came between
         with Consumer(self.bootstrap, [self.topics.alerts], group_id=GROUP, client_id="lanewatch-console-web",
-                      from_beginning=self.from_beginning, fetch_max_wait_ms=100, **self.consumer_config) as consumer:
-            self.consumer_ready.set()
+                      from_beginning=self.from_beginning, fetch_max_wait_ms=100,
+                      on_assign=lambda partitions: self.consumer_ready.set(), **self.consumer_config) as consumer:
             feed(self.console, consumer, self.stop_event, deadline_s=self.deadline_s)
 
     def _outcome_group(self) -> None:
