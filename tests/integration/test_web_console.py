@@ -17,6 +17,7 @@ import pytest
 
 from pipeline.kafka import Consumer, Producer
 from pipeline.messages import Ack, alert_id_for
+from pipeline.state import RedisLaneStateStore
 from services.alert import AlertSettings, make_stage
 from services.runner import Topics, serve
 from services.web.desk import Desk
@@ -29,6 +30,9 @@ CHROMIUM = os.environ.get("LANEWATCH_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct-horse-9"
+# Redis keys of their own, as a second pipeline on a shared Redis would have: the session's stack also holds other
+# tests' alerts, some recorded without ever being published, which this alert service's outbox would send here
+NAMESPACE = f"lw-web-{uuid.uuid4().hex[:6]}"
 SCAN_W, SCAN_H = 640, 400
 
 
@@ -52,18 +56,26 @@ def browser():
         b.close()
 
 
+@pytest.fixture()
+def store(stack):
+    """The lane store under this module's namespace (overrides the shared one)."""
+    s = RedisLaneStateStore.from_url(stack.redis_url, namespace=NAMESPACE)
+    yield s
+    s.close()
+
+
 @pytest.fixture(scope="module")
 def site(stack):
     """The alert service and one web console on topics of their own; deadlines of 60 s (lane-slow: 3 s)."""
     prefix = f"it-web-{uuid.uuid4().hex[:6]}"
     topics = Topics.prefixed(prefix)
     settings = AlertSettings(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, topic_prefix=prefix,
-                             group_id=f"{prefix}-g", scan_wait_s=30, **FAST)
+                             group_id=f"{prefix}-g", scan_wait_s=30, redis_namespace=NAMESPACE, **FAST)
     deadlines = {"slow": 3.0}
     web = WebConsole(bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, topics=topics, port=_free_port(),
                      deadline_s=lambda lane: deadlines.get(lane.split("-")[0], 60.0), from_beginning=True,
-                     consumer_config={"session_timeout_ms": 3000, "heartbeat_interval_ms": 300})
-    desk = Desk.from_url(stack.redis_url)
+                     consumer_config={"session_timeout_ms": 3000, "heartbeat_interval_ms": 300}, namespace=NAMESPACE)
+    desk = Desk.from_url(stack.redis_url, namespace=NAMESPACE)
     for name, role in (("ana", "screener"), ("ben", "screener"), ("sue", "supervisor")):
         desk.add_user(name, PASSWORD, role)
     with running(serve, make_stage(settings), settings), web, Producer(stack.kafka_bootstrap) as producer:

@@ -17,4 +17,4 @@ def test_keys_are_namespaced_and_lane_ids_cannot_break_them():
 
 def test_every_decision_has_a_counter():
     assert {counter for _, counter, _ in state._DECISIONS.values()} <= set(state.COUNTERS)
-    assert set(state._DECISIONS) == {"ack", "clear", "escalate", "search", "unknown"} == set(get_args(Decision))
+    assert set(state._DECISIONS) == {"ack", "clear", "escalate", "search", "unknown", "reopen"} == set(get_args(Decision))
