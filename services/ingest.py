@@ -383,13 +383,14 @@ class WatchedDirectory:
             f.replace(target / f.name)
 
 
-def file_scan_id(scanner_id: str, lane_id: str, files: list[Path]) -> str:
-    """A watched file's scan id, from what it is (scanner, lane, file names, content) and when it was written, never
-    from when it was read: read again after a crash (it moves to done/ only once the broker has it), it is the
-    same scan, and the alert service's dedup keeps one outcome and one alert."""
+def file_scan_id(scanner_id: str, lane_id: str, files: list[Path], payload: bytes) -> str:
+    """A watched file's scan id, from what it is (scanner, lane, file names, the payload read from them) and when it
+    was written, never from when it was read: read again after a crash (it moves to done/ only once the broker has
+    it), it is the same scan, and the alert service's dedup keeps one outcome and one alert."""
     identity = hashlib.sha256(f"{scanner_id}\0{lane_id}".encode())
     for f in files:
-        identity.update(b"\0" + f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+        identity.update(b"\0" + f.name.encode())
+    identity.update(b"\0" + payload)  # already read by `poll` (a raw pair: its deterministic encoding)
     written = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), UTC)
     return source_scan_id(lane_id, written, identity.digest())
 
@@ -448,7 +449,7 @@ class IngestStage(Stage):
                     data = files[0].read_bytes() if files[0].exists() else b""
                     out = self.gate.reject(data, reason, lane_id=lane, source=source)
                 else:
-                    out = self.gate.admit(payload, lane_id=lane, source=source, scan_id=file_scan_id(self.gate.scanner_id, lane, files))
+                    out = self.gate.admit(payload, lane_id=lane, source=source, scan_id=file_scan_id(self.gate.scanner_id, lane, files, payload))
                 outs.append(self._count(out))
                 self._sent.append((files, out.topic != self.names.raw))
         return outs

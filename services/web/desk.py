@@ -35,7 +35,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pipeline.messages import Alert
-from pipeline.state import KEYS, NAMESPACE, namespaced_keys, redis_client
+from pipeline.state import NAMESPACE, namespaced_keys, redis_client
 
 __all__ = ["MODES", "ROLES", "Desk", "Session", "Verdict"]
 
@@ -43,14 +43,14 @@ Role = Literal["screener", "supervisor", "admin"]
 ROLES: tuple[str, ...] = ("screener", "supervisor", "admin")
 Verdict = Literal["clear", "search", "escalate"]
 
-K_USERS, K_USER, K_SESSION, K_LOGIN = "lw:console:users", "lw:console:user:{}", "lw:console:session:{}", "lw:console:login:{}"
-K_QUEUE, K_ITEM, K_DEADLINES = "lw:console:queue", "lw:console:item:{}", "lw:console:deadlines"
-K_EVENTS, K_AUDIT = "lw:console:events", "lw:console:audit"
-K_LANE, K_TIP, K_IMAGE = "lw:console:lane:{}", "lw:console:tip:{}", "lw:console:image:{}"
 MODES = ("alarms", "all")
-_KEY_NAMES = ("K_USERS", "K_USER", "K_SESSION", "K_LOGIN", "K_QUEUE", "K_ITEM", "K_DEADLINES", "K_EVENTS", "K_AUDIT",
-              "K_LANE", "K_TIP", "K_IMAGE")
-OUTCOMES = KEYS["outcomes"]  # written by the alert service (pipeline.state): every scan's outcome
+# the desk's keys under the default namespace; a `Desk` holds them (attributes of the same names) under its own
+_KEYS = {
+    "K_USERS": "lw:console:users", "K_USER": "lw:console:user:{}", "K_SESSION": "lw:console:session:{}",
+    "K_LOGIN": "lw:console:login:{}", "K_QUEUE": "lw:console:queue", "K_ITEM": "lw:console:item:{}",
+    "K_DEADLINES": "lw:console:deadlines", "K_EVENTS": "lw:console:events", "K_AUDIT": "lw:console:audit",
+    "K_LANE": "lw:console:lane:{}", "K_TIP": "lw:console:tip:{}", "K_IMAGE": "lw:console:image:{}",
+}
 
 # KEYS: queue; ARGV: user, now ms, lock ms, item key prefix. The oldest scan nobody holds (or whose holder
 # let the lock lapse), or the one this user already holds; "" when none.
@@ -137,10 +137,9 @@ class Desk:
                  events_kept: int = 10_000, clock=time.time, namespace: str = NAMESPACE) -> None:
         self.r = client
         # every key under the pipeline's Redis namespace (pipeline.state): a demo's desk and users stay its own
-        keys = namespaced_keys(namespace)
-        for name in _KEY_NAMES:
-            setattr(self, name, namespace + globals()[name][len(NAMESPACE):])
-        self.OUTCOMES = keys["outcomes"]
+        for name, key in _KEYS.items():
+            setattr(self, name, namespace + key[len(NAMESPACE):])
+        self.OUTCOMES = namespaced_keys(namespace)["outcomes"]  # the alert service's stream of every outcome
         self.lock_ms, self.session_s = int(lock_s * 1000), int(session_s)
         self.login_attempts, self.login_window_s = login_attempts, int(login_window_s)
         self.record_ttl_s, self.events_kept, self.clock = record_ttl_s, events_kept, clock
