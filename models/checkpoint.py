@@ -112,7 +112,8 @@ def export_metadata(config: DetectorConfig, extra: dict[str, Any]) -> dict[str, 
     """
     return {"class_names": list(config.class_names), "input_format": extra.get("input_format", "rgb"),
             "max_zoom": trained_zoom(extra), "train_img_size": trained_size(config, extra),
-            "backbone": config.backbone, "size": config.size, "doam": config.doam}
+            "backbone": config.backbone, "size": config.size, "doam": config.doam,
+            "label_aware": config.label_aware}
 
 
 def trained_size(config: DetectorConfig, extra: dict[str, Any]) -> int:

@@ -20,6 +20,7 @@ from models.backbone import STAGE_NAMES, build_backbone
 from models.blocks import ACTIVATIONS
 from models.doam import DOAM
 from models.head import YOLOHead
+from models.label_aware import LABEL_AWARE, LabelAware, LabelAwareHead
 from models.neck import PAFPN
 
 Size = Literal["nano", "small"]
@@ -81,6 +82,9 @@ class DetectorConfig:
     # the De-occlusion Attention Module (`models.doam`) refines the image before the backbone reads it;
     # checkpoints from before it existed have no key and load as False
     doam: bool = False
+    # the label-aware mechanism (`models.label_aware`) in the head: "cls" (LAcls), "reg" (LAreg) or "none";
+    # checkpoints from before it existed have no key and load as "none"
+    label_aware: LabelAware = "none"
 
     def __post_init__(self) -> None:
         # Accept lists or arrays; store hashable tuples.
@@ -101,6 +105,8 @@ class DetectorConfig:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if not isinstance(self.doam, bool):
             raise ValueError(f"doam must be true or false, got {self.doam!r}")
+        if self.label_aware not in LABEL_AWARE:
+            raise ValueError(f"label_aware must be one of {LABEL_AWARE}, got {self.label_aware!r}")
         if self.backbone != "cspdarknet" and self.in_channels != 3:
             raise ValueError(f"the {self.backbone} backbone takes 3-channel input, got in_channels={self.in_channels}")
 
@@ -162,8 +168,12 @@ class ASPPYOLO(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.shape[-2] % STRIDES[-1] or x.shape[-1] % STRIDES[-1]:
             raise ValueError(f"height and width must be multiples of {STRIDES[-1]}, got {tuple(x.shape[-2:])}")
+        return self.head(self.head_inputs(x))
+
+    def head_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The neck's three maps the head reads (stride 8 first); training's label-aware pass starts from them."""
         p3, p4, p5 = self.backbone(self.refine(x))
-        return self.head(self.neck((p3, p4, self.aspp(p5))))
+        return tuple(self.neck((p3, p4, self.aspp(p5))))
 
     def refine(self, x: torch.Tensor) -> torch.Tensor:
         """The image the backbone reads: ``x`` through DOAM where the detector has it, else ``x`` itself."""
@@ -204,14 +214,19 @@ def detector_from_config(config: DetectorConfig, *, pretrained_backbone: bool = 
         backbone,
         ASPP(c5, c5, rates=(2, 4, 6), act=act),
         PAFPN((c3, c4, c5), depth=spec.neck_depth(), act=act),
-        YOLOHead(
-            (c3, c4, c5), num_classes=config.num_classes, strides=STRIDES, prior_image_size=config.img_size
-        ),
+        _head(config, (c3, c4, c5)),
         anchors=torch.tensor(config.anchors, dtype=torch.float32),
         doam=DOAM(config.in_channels, act=act) if config.doam else None,
     )
     model.config = config
     return model
+
+
+def _head(config: DetectorConfig, channels: tuple[int, int, int]) -> YOLOHead:
+    kw = {"num_classes": config.num_classes, "strides": STRIDES, "prior_image_size": config.img_size}
+    if config.label_aware == "none":
+        return YOLOHead(channels, **kw)
+    return LabelAwareHead(channels, mode=config.label_aware, **kw)
 
 
 def build_detector(
@@ -226,14 +241,16 @@ def build_detector(
     backbone: Backbone = "cspdarknet",
     pretrained_backbone: bool = True,
     doam: bool = False,
+    label_aware: LabelAware = "none",
 ) -> ASPPYOLO:
     """A freshly initialised ASPP-YOLO; ``class_names`` default to ``class0``, ``class1``, ...
 
     A pretrained ``backbone`` starts from its ImageNet weights unless ``pretrained_backbone`` is False;
-    ``doam`` puts the De-occlusion Attention Module (`models.doam.DOAM`) in front of it.
+    ``doam`` puts the De-occlusion Attention Module (`models.doam.DOAM`) in front of it; ``label_aware``
+    gives the head the label-aware mechanism (`models.label_aware`, "cls" or "reg").
     """
     names = class_names if class_names is not None else [f"class{i}" for i in range(num_classes)]
     config = DetectorConfig(size=size, num_classes=num_classes, class_names=names, anchors=anchors,
                             img_size=img_size, in_channels=in_channels, activation=activation, backbone=backbone,
-                            doam=doam)
+                            doam=doam, label_aware=label_aware)
     return detector_from_config(config, pretrained_backbone=pretrained_backbone)

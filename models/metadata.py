@@ -46,6 +46,7 @@ def detector_metadata(config: DetectorConfig, *, input_format: str = "rgb", **mo
         "size": config.size,
         "backbone": config.backbone,
         "doam": config.doam,
+        "label_aware": config.label_aware,
         "lanewatch_version": lanewatch_version(),
     }
     meta.update(more)
@@ -73,6 +74,8 @@ class DetectorInfo:
     ``max_zoom``: the largest region scale over the full frame's the detector was trained to see, at
     ``train_img_size`` (1.0 and ``img_size`` for weights that do not say); ``doam``: the network refines
     its input with the De-occlusion Attention Module (inside the graph; False for weights that do not say);
+    ``label_aware``: the head's label-aware mechanism, "cls", "reg" or "none" (its pseudo-label pass is inside
+    the graph too);
     ``metadata`` keeps every key.
     """
 
@@ -86,6 +89,7 @@ class DetectorInfo:
     train_img_size: int
     backbone: str
     doam: bool
+    label_aware: str
     metadata: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -98,7 +102,8 @@ class DetectorInfo:
             strides=tuple(int(s) for s in meta["strides"]),
             anchors=tuple(tuple((float(w), float(h)) for w, h in scale) for scale in meta["anchors"]),
             max_zoom=float(meta.get("max_zoom", 1.0)), train_img_size=int(meta.get("train_img_size", meta["img_size"])),
-            backbone=str(meta.get("backbone", "cspdarknet")), doam=bool(meta.get("doam", False)), metadata=meta,
+            backbone=str(meta.get("backbone", "cspdarknet")), doam=bool(meta.get("doam", False)),
+            label_aware=str(meta.get("label_aware", "none")), metadata=meta,
         )
 
     @property

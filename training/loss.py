@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from models.decode import decode_boxes_xywh
 
-__all__ = ["DetectionLoss", "bbox_ciou", "bbox_giou", "bbox_iou"]
+__all__ = ["DetectionLoss", "bbox_ciou", "bbox_giou", "bbox_iou", "box_sigmoids"]
 
 BoxLoss = Literal["ciou", "giou"]
 # neighbour offsets in cells: self, left, up, right, down
@@ -67,6 +67,14 @@ def bbox_ciou(box1: Tensor, box2: Tensor, eps: float = 1e-7) -> Tensor:
     with torch.no_grad():
         alpha = v / (v - iou + (1 + eps))
     return iou - (rho2 / diag2 + v * alpha)
+
+
+def box_sigmoids(tbox: Tensor, anchors: Tensor) -> Tensor:
+    """The sigmoids of (t_x, t_y, t_w, t_h) that decode to ``tbox`` (P, 4) (dx, dy, w, h in grid units relative
+    to the cell) for ``anchors`` (P, 2) in grid units: inverts `models.decode.decode_boxes_xywh`; in [0, 1]."""
+    xy = (tbox[:, :2] + 0.5) / 2
+    wh = (tbox[:, 2:4] / anchors).clamp(min=0).sqrt() / 2
+    return torch.cat((xy, wh), 1).clamp(0, 1)
 
 
 class DetectionLoss(nn.Module):
@@ -142,6 +150,41 @@ class DetectionLoss(nn.Module):
             gi, gj = gij[:, 0].clamp(0, w - 1), gij[:, 1].clamp(0, h - 1)
             assigned.append((b, a, gj, gi, torch.cat((gxy - gij, gwh), 1), c))
         return assigned
+
+    def assigned(self, maps: Sequence[Tensor], targets: Tensor, *, bins: int = 0) -> list[tuple[Tensor, Tensor | None]]:
+        """The labels this loss assigns, as the label-aware head (`models.label_aware`) reads them in training.
+
+        ``maps``: per level anything shaped (N, ..., H, W) or (N, A, H, W, K) with H, W at axes 2 and 3 (the raw
+        outputs, or the neck's maps the head reads). Per level: the class map (N, A, H, W), and with ``bins`` the
+        bin map (N, A, H, W, 4) of each assigned box parameter's sigmoid (tx, ty, tw, th of `models.decode`) in
+        ``bins`` equal bins of (0, 1); -1 where nothing is assigned. Where two targets share a cell and anchor,
+        the later one's label stands (as its loss target does).
+        """
+        device, out = targets.device, []
+        n, na = maps[0].shape[0], self.anchors.shape[1]
+        for level, (b, a, gj, gi, tbox, tcls) in enumerate(self.build_targets(maps, targets)):
+            h, w = maps[level].shape[2:4]
+            cls_map = torch.full((n, na, h, w), -1, dtype=torch.long, device=device)
+            cls_map[b, a, gj, gi] = tcls
+            bin_map = None
+            if bins:
+                bin_map = torch.full((n, na, h, w, 4), -1, dtype=torch.long, device=device)
+                bin_map[b, a, gj, gi] = (box_sigmoids(tbox, self.anchors[level][a]) * bins).long().clamp(0, bins - 1)
+            out.append((cls_map, bin_map))
+        return out
+
+    def bin_loss(self, dists: Sequence[Tensor], labels: Sequence[tuple[Tensor, Tensor | None]]) -> Tensor:
+        """Cross-entropy of the label-aware head's bin logits [(N, A, H, W, 4, B)] against the assigned bins,
+        with the box gain, times the batch size (as the total of `forward`)."""
+        losses = []
+        for dist, (_, bin_map) in zip(dists, labels, strict=True):
+            assert bin_map is not None
+            keep = bin_map >= 0
+            if keep.any():
+                losses.append(nn.functional.cross_entropy(dist[keep], bin_map[keep]))
+        if not losses:
+            return dists[0].sum() * 0.0
+        return torch.stack(losses).mean() * self.gains[0] * dists[0].shape[0]
 
     def forward(self, outputs: Sequence[Tensor], targets: Tensor) -> tuple[Tensor, dict[str, float]]:
         """Loss of raw outputs [(N, A, H, W, 5 + C)] * levels against targets (T, 6); returns (total * N, parts)."""

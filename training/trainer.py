@@ -36,6 +36,7 @@ from models.anchors import kmeans_anchors
 from models.checkpoint import load_detector, save_checkpoint
 from models.decode import Decoder
 from models.detector import ASPPYOLO, STRIDES, build_detector, detector_from_config
+from models.label_aware import LabelAwareHead
 from models.nms import postprocess
 from training.augment import AugmentConfig
 from training.data import DetectionDataset, box_sizes, collate, load_samples
@@ -80,6 +81,9 @@ class TrainConfig(BaseModel):
     freeze_bn: bool = False  # the frozen stages' BatchNorm statistics stay as they started too
     # DOAM (`models.doam`) in front of the backbone; with `init`, added to weights that lack it
     doam: bool = False
+    # the label-aware mechanism (`models.label_aware`) in the head: LAcls ("cls") or LAreg ("reg"); with
+    # `init`, added to weights that lack it (it starts as the head without it)
+    label_aware: Literal["none", "cls", "reg"] = "none"
     epochs: PositiveInt = 100
     img_size: PositiveInt = 416
     batch: PositiveInt = 16
@@ -193,13 +197,24 @@ def _init_model(cfg: TrainConfig) -> ASPPYOLO:
     # anchors are object sizes in input pixels, whatever the canvas: they carry over as they are
     torch.manual_seed(cfg.seed)
     tuned = detector_from_config(
-        config.__class__(**{**config.to_dict(), "img_size": cfg.img_size, "doam": config.doam or cfg.doam})
+        config.__class__(**{**config.to_dict(), "img_size": cfg.img_size, "doam": config.doam or cfg.doam,
+                            "label_aware": _label_aware(cfg, config)})
     )
-    # load_detector matched the weights to their config: only the DOAM added here can be missing
+    # load_detector matched the weights to their config: only the DOAM or the LA parts added here can be missing
     missing, unexpected = tuned.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not key.startswith("doam.") for key in missing):
+    added = ("doam.", "head.gamma", "head.dist.")
+    if unexpected or any(not key.startswith(added) for key in missing):
         raise RuntimeError(f"--init {cfg.init}: unexpected weights {unexpected}, missing {missing}")
     return tuned
+
+
+def _label_aware(cfg: TrainConfig, config) -> str:
+    """The head option of a fine-tuned detector: the run's where it asks for one, else the weights' own."""
+    if cfg.label_aware == "none":
+        return config.label_aware
+    if config.label_aware not in ("none", cfg.label_aware):
+        raise ValueError(f"--init {cfg.init} has label-aware {config.label_aware!r}; this run asks for {cfg.label_aware!r}")
+    return cfg.label_aware
 
 
 def _build_model(cfg: TrainConfig, samples: list[Sample]) -> ASPPYOLO:
@@ -220,6 +235,7 @@ def _build_model(cfg: TrainConfig, samples: list[Sample]) -> ASPPYOLO:
     return build_detector(
         size=cfg.size, num_classes=len(cfg.classes), anchors=anchors.tolist(), class_names=cfg.classes,
         img_size=cfg.img_size, backbone=cfg.backbone, pretrained_backbone=True, doam=cfg.doam,
+        label_aware=cfg.label_aware,
     )
 
 
@@ -277,8 +293,9 @@ def _check_resumable(cfg: TrainConfig, extra: dict[str, Any]) -> None:
     old = extra.get("train_config")
     if old is None:
         raise ValueError(f"--resume {cfg.resume}: not a training checkpoint (no optimizer state); use it as pretrained weights")
-    before = {"backbone": "cspdarknet", "doam": False}  # what runs saved before these keys existed trained with
-    for key in ("size", "img_size", "mode", "classes", "backbone", "freeze", "doam"):
+    # what runs saved before these keys existed trained with
+    before = {"backbone": "cspdarknet", "doam": False, "label_aware": "none"}
+    for key in ("size", "img_size", "mode", "classes", "backbone", "freeze", "doam", "label_aware"):
         now, was = getattr(cfg, key), old.get(key, before.get(key))
         if (list(now) if isinstance(now, tuple) else now) != was:
             raise ValueError(f"--resume {cfg.resume}: it was trained with {key}={was!r}, not {now!r}")
@@ -370,14 +387,14 @@ def _train_epoch(run: _Run, ds: DetectionDataset, total_steps: int) -> dict[str,
         if step == steps:
             break
         lr = run.schedule.step()
-        loss, parts = run.loss(model(x), targets)
+        loss, parts = _loss(run, model, x, targets)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         run.optimizer.step()
         run.ema.update(model)
         for k, v in (("loss", sum(parts.values())), *parts.items()):
-            sums[k] += v
+            sums[k] = sums.get(k, 0.0) + v
         images += len(x)
         elapsed = time.perf_counter() - start
         left = total_steps - (run.epoch * steps + step + 1)
@@ -389,6 +406,22 @@ def _train_epoch(run: _Run, ds: DetectionDataset, total_steps: int) -> dict[str,
     seconds = time.perf_counter() - start
     speed = {"lr": lr, "images": images, "seconds": seconds, "images_per_s": images / seconds}
     return {k: v / max(steps, 1) for k, v in sums.items()} | speed
+
+
+def _loss(run: _Run, model: ASPPYOLO, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """The batch's loss. A label-aware head reads the labels the loss assigns (pseudo-labels elsewhere), and
+    its first prediction is trained as well as its refined one, so that its pseudo-labels at inference mean
+    something (`models.label_aware`); its parts are the refined prediction's, plus ``la``."""
+    head = model.head
+    if not isinstance(head, LabelAwareHead):
+        return run.loss(model(x), targets)
+    features = model.head_inputs(x)
+    labels = run.loss.assigned(features, targets, bins=head.bins if head.mode == "reg" else 0)
+    refined, first, dists = head.forward_train(features, labels)
+    loss, parts = run.loss(refined, targets)
+    first_loss, _ = run.loss(first, targets)
+    extra = first_loss + (run.loss.bin_loss(dists, labels) if dists is not None else 0.0)
+    return loss + extra, parts | {"la": extra.item() / x.shape[0]}
 
 
 def _dataset(cfg: TrainConfig, samples: list[Sample], *, train: bool) -> DetectionDataset:
