@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := .demo
 
-.PHONY: screenshots browser demo sheet sheets lint test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism
+.PHONY: screenshots browser demo sheet sheets lint test test-slow test-all clean weights weights-nano eval-weights eval-finetune bench realism ablation
 
 # torch first, pinned: pip then takes the local CPU wheel (find-links) instead of
 # resolving an unpinned torch to the multi-gigabyte CUDA build from the registry.
@@ -119,6 +119,25 @@ eval-finetune: $(STAMP)
 	$(BIN)/lanewatch eval detector --weights $(WEIGHTS)/aspp_yolo_nano.onnx --data $(DATA)/test_teal --json $(EVAL)/teal.json
 	$(BIN)/lanewatch export --weights runs/ft_teal50/best.pt --format onnx --img-size 416 --out runs/ft_teal50/teal50.onnx
 	$(BIN)/lanewatch eval detector --weights runs/ft_teal50/teal50.onnx --data $(DATA)/test_teal --json runs/ft_teal50/teal.json
+
+# The X-ray modules side by side (README: "The X-ray modules, measured side by side"; about 75 min on 2 cores):
+# each row fine-tunes the shipped weights with the same frames, steps and seed, then `eval ablation` compares
+# them on the simulator (seed 99), the held-out teal profile (seed 98) and the real dev scans when present.
+ABL := runs/abl
+ABL_OPTS := $(TRAIN_OPTS) --init $(WEIGHTS)/aspp_yolo_nano.pt --epochs 2 --lr 0.0003 --warmup-epochs 0.5 --seed 0
+ABL_ROWS := baseline: doam:--doam doam_o:--doam,--oversample-hard,3 la_cls:--label-aware,cls la_reg:--label-aware,reg \
+	ABL_BEST_ROW
+ablation: $(STAMP)
+	$(BIN)/lanewatch synth --out $(DATA)/abl_train --count 1200 --seed 11 --workers 2 --format coco --quiet $(TRAIN_MIX)
+	$(BIN)/lanewatch synth --out $(DATA)/abl_val --count 100 --seed 12 --workers 2 --format coco --quiet $(TRAIN_MIX)
+	$(BIN)/lanewatch synth --out $(DATA)/test --count 500 --seed 99 --negatives-ratio 0.1 --workers 2 --format coco --quiet
+	$(BIN)/lanewatch synth --out $(DATA)/test_teal --count 500 --seed 98 --negatives-ratio 0.1 --scanner teal --workers 2 --format coco --quiet
+	set -e; for row in $(ABL_ROWS); do name=$${row%%:*}; opts=$$(echo $${row#*:} | tr , ' '); \
+		$(BIN)/lanewatch train --data $(DATA)/abl_train --val $(DATA)/abl_val $(ABL_OPTS) $$opts --out $(ABL)/$$name; \
+		$(BIN)/lanewatch export --weights $(ABL)/$$name/best.pt --format pt --img-size 416 --out $(ABL)/$$name/model.pt; \
+		$(BIN)/lanewatch export --weights $(ABL)/$$name/model.pt --format onnx --out $(ABL)/$$name/model.onnx; done
+	$(BIN)/lanewatch eval ablation $(foreach row,$(ABL_ROWS),--model $(firstword $(subst :, ,$(row)))=$(ABL)/$(firstword $(subst :, ,$(row)))/model.onnx) \
+		--data sim=$(DATA)/test --data teal=$(DATA)/test_teal --data real=$(REAL) --json $(ABL)/ablation.json --markdown $(ABL)/ablation.md
 
 # The README's speed figures (about 20 minutes; run on an otherwise idle machine).
 BENCH := runs/bench

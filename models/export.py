@@ -7,6 +7,9 @@ dynamic for the batcher and TensorRT optimisation profiles; H and W are free
 (multiples of the largest stride) so that canvases trimmed to their bags run at
 their own size. The metadata's ``img_size`` S is the size the model is meant
 to run at, and the largest side a canvas may have.
+
+`export_classifier_onnx` writes the image-level classifier (`models.chr`) the
+same way: ``images`` (N, 3, S, S) in, ``scores`` (N, C) probabilities out.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from models.metadata import (
 )
 from models.shipped import WeightsError, first_line, what_file_is
 
+# The classifier's output: (N, C) sigmoid probabilities (`export_classifier_onnx`).
+CLASSIFIER_OUTPUT_NAME = "scores"
 # The torch.export-based exporter implements opset 18 and later only.
 _DYNAMO_MIN_OPSET = 18
 
@@ -160,3 +165,39 @@ def _run_exporter(
             out_names = ({0: "batch"} if dynamic_batch else {}) | ({1: "boxes"} if dynamic_size else {})
             dynamic_axes = {INPUT_NAME: names, OUTPUT_NAME: out_names} if names else None
             torch.onnx.export(wrapped, (example,), str(path), dynamo=False, dynamic_axes=dynamic_axes, **common)
+
+
+def export_classifier_onnx(model: torch.nn.Module, path: str | Path, *, img_size: int, metadata: Mapping[str, Any],
+                           opset: int = 18) -> Path:
+    """Write an image-level classifier (``models.chr.CHRClassifier``) to ``path`` as ONNX; returns ``path``.
+
+    The graph takes ``images`` (N, 3, S, S) float32 in [0, 1], S = ``img_size``, batch dynamic, and gives
+    ``scores`` (N, C): sigmoid probabilities of the fused level logits, in ``class_names`` order. ``metadata``
+    (``models.chr.export_metadata``) must say ``task`` "classify"; ``img_size`` is set from the argument.
+    """
+    from models.chr import TASK, ScoresOnly
+
+    if img_size % 32:
+        raise ValueError(f"img_size must be a multiple of 32, got {img_size}")
+    meta = {**metadata, "img_size": img_size}
+    if meta.get("task") != TASK or len(meta.get("class_names", ())) != model.num_classes:
+        raise ValueError(f"classifier metadata needs task {TASK!r} and {model.num_classes} class names, got {meta}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    wrapped = ScoresOnly(model).eval()
+    example = torch.rand(2, 3, img_size, img_size, device=next(model.parameters()).device)
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(wrapped, (example,), str(path), dynamo=False, input_names=[INPUT_NAME],
+                              output_names=[CLASSIFIER_OUTPUT_NAME], opset_version=opset,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, CLASSIFIER_OUTPUT_NAME: {0: "batch"}})
+    finally:
+        model.train(was_training)
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in encode_metadata(meta).items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return path

@@ -87,13 +87,14 @@ def format_scan_level(sl: dict) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `eval` subcommand with its targets: `detector` here, `crop` and `crop-ablation` from `eval_crop`."""
-    from services.commands import eval_crop, eval_realism
+    from services.commands import eval_ablation, eval_classifier, eval_crop, eval_gate, eval_realism
 
     e = sub.add_parser(
         "eval",
-        help="measure a model or the simulator (eval detector | crop | crop-ablation | realism)",
-        description=("Measure on a labelled dataset: the detector (eval detector), cropping (eval crop), TDC settings "
-                     "(eval crop-ablation); or how real the simulator's scans look (eval realism)."),
+        help="measure a model or the simulator (eval detector | ablation | gate | crop | crop-ablation | realism)",
+        description=("Measure on a labelled dataset: the detector (eval detector), several detectors side by side "
+                     "(eval ablation), the scan-level gate's trade-off (eval gate), cropping (eval crop), TDC settings (eval crop-ablation); or how real the "
+                     "simulator's scans look (eval realism)."),
         epilog="Run `lanewatch eval TARGET --help` for the options of one target.",
     )
     targets = e.add_subparsers(dest="target", required=True, metavar="TARGET")
@@ -131,3 +132,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=run)
     eval_crop.register(targets)
     eval_realism.register(targets)
+    eval_ablation.register(targets)
+    eval_gate.register(targets)
+    eval_classifier.register(targets)

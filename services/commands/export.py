@@ -8,6 +8,9 @@
   Engines are not portable, so this runs on the machine (GPU model, TensorRT
   version) that will serve them; it also takes an exported `.onnx`, so that a
   GPU host needs no checkpoint.
+
+A classifier checkpoint (`lanewatch train --task classify`) exports to `onnx`
+(``images`` in, ``scores`` (N, C) probabilities out) or `pt`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     require_weights(args.weights)
+    if args.weights.suffix == ".pt":
+        from models.chr import checkpoint_task
+
+        if checkpoint_task(args.weights) == "classify":
+            return _export_classifier(args)
     if args.format == "tensorrt":
         return _export_tensorrt(args)
     if args.format == "pt":
@@ -122,6 +130,30 @@ def _export_onnx(args: argparse.Namespace, out: Path) -> Path:
     return export_onnx(model, out, img_size=config.img_size, metadata=export_metadata(config, extra))
 
 
+def _export_classifier(args: argparse.Namespace) -> int:
+    """An image-level classifier checkpoint to ONNX (``scores`` out) or a slim .pt."""
+    from dataclasses import replace
+
+    from models.chr import export_metadata, load_classifier, save_classifier
+    from models.export import export_classifier_onnx, load_onnx_metadata
+
+    if args.format == "tensorrt":
+        raise ValueError(f"{args.weights} is an image-level classifier: it exports to onnx or pt, not tensorrt")
+    model, config, extra = load_classifier(args.weights)
+    if args.img_size is not None:  # global max pooling reads any multiple of 32
+        config = replace(config, img_size=args.img_size)
+    if args.format == "pt":
+        keep = {k: extra[k] for k in ("input_format", "train_config", "epoch", "best_fitness") if k in extra}
+        out = args.out or args.weights.with_name(args.weights.stem + "_release.pt")
+        save_classifier(out, model, config, extra=keep)
+        print(json.dumps({"pt": str(out), "bytes": out.stat().st_size}))
+        return 0
+    out = export_classifier_onnx(model, args.out or args.weights.with_suffix(".onnx"), img_size=config.img_size,
+                                 metadata=export_metadata(config))
+    print(json.dumps({"onnx": str(out), "metadata": load_onnx_metadata(out)}))
+    return 0
+
+
 def _export_tensorrt(args: argparse.Namespace) -> int:
     from models.export import load_onnx_metadata
     from models.metadata import DetectorInfo
@@ -179,7 +211,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     x.add_argument("--weights", type=Path, required=True,
-                   help="a .pt checkpoint written by lanewatch train (or, for tensorrt, an exported .onnx)")
+                   help="a .pt checkpoint written by lanewatch train (or, for tensorrt, an exported .onnx); a "
+                        "classifier's (train --task classify) exports to onnx, input images (N, 3, S, S) in [0, 1], "
+                        "output scores (N, C) probabilities, batch dynamic")
     x.add_argument("--format", choices=("onnx", "pt", "tensorrt"), default="onnx",
                    help="onnx: ONNX Runtime model; tensorrt: TensorRT engine for this GPU (needs lanewatch[gpu]); "
                         "pt: release checkpoint without optimizer and resume state (default onnx)")

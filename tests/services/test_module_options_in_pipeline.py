@@ -77,3 +77,67 @@ def test_each_module_serves_regions_through_the_detect_stage(option, tmp_path):
     # and the module is in the graph: the plain head's weights (same seed) give other scores
     (plain_rows,) = plain.detect_canvases(canvas[None], conf_threshold=0.05, iou_threshold=0.45)
     assert len(plain_rows) != len(rows) or np.abs(np.sort(plain_rows[:, 4]) - np.sort(rows[:, 4])).max() > 1e-3
+
+
+@pytest.fixture(scope="module")
+def tiny_gate(tmp_path_factory):
+    """A real image-level classifier, trained for two steps by `lanewatch train --task classify --chr` and exported."""
+    import argparse
+
+    from services.commands import export, train
+    from training.synth.dataset import SynthJob, synthesize
+    from training.synth.scene import SceneConfig
+
+    root = tmp_path_factory.mktemp("gate")
+    synthesize(SynthJob(out=root / "data", count=4, seed=1, negatives_ratio=0.5, scene=SceneConfig(width=320, height=240)))
+    parser = argparse.ArgumentParser(prog="lanewatch")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train.register(sub)
+    export.register(sub)
+    for argv in (["train", "--task", "classify", "--chr", "--data", str(root / "data"), "--epochs", "1", "--img-size", "64",
+                  "--batch", "2", "--max-batches", "2", "--quiet", "--threads", "1", "--out", str(root / "run")],
+                 ["export", "--weights", str(root / "run" / "last.pt"), "--format", "onnx", "--out", str(root / "gate.onnx")]):
+        args = parser.parse_args(argv)
+        args.argv = argv
+        assert args.func(args) == 0
+    return root / "gate.onnx"
+
+
+def test_the_gate_lets_the_detector_skip_records_it_scores_clean(tiny_gate, tmp_path, capsys):
+    from models.runtime.classifier import ScanClassifier
+
+    runtime = load_runtime(_export(tmp_path), threads=1)
+    gate = ScanClassifier(tiny_gate, threads=1)
+    crops = [np.random.default_rng(i).integers(0, 256, (120, 200, 3), np.uint8) for i in range(3)]
+    records = [_record(c)[2] for c in crops]
+    canvases = [region_input(_record(c)[0], _record(c)[1], size=runtime.img_size, mode="rgb", max_bytes=2**20)[1]
+                for c in crops]
+    scores = gate.scores(canvases).max(axis=1)
+    assert scores.shape == (3,) and ((0 < scores) & (scores < 1)).all()
+    # a threshold between the records' scores: the lower ones skip the detector, the others see it
+    threshold = float(np.sort(scores)[1]) + 1e-6
+    stage = DetectStage(None, T, runtime=runtime, engine="onnxruntime:plain", max_payload_bytes=2**20,
+                        gate=gate, gate_threshold=threshold, gate_engine="gate:tiny")
+    out = [r[0].message for r in stage.handle(records)]
+    gated = [m.engine == "gate:tiny" for m in out]
+    assert gated == [bool(s < threshold) for s in scores] and sum(gated) == 2
+    for m, was_gated in zip(out, gated, strict=True):
+        assert "gate" in m.timings_ms
+        assert (not m.detections and "infer" not in m.timings_ms) if was_gated else (m.detections and "infer" in m.timings_ms)
+    # threshold 0: the gate passes everything, and the outcome is the detector's alone
+    stage.gate_threshold = 0.0
+    assert all(r[0].message.engine == "onnxruntime:plain" for r in stage.handle(records))
+
+
+def test_lanewatch_gate_loads_the_gate_beside_the_detector(tiny_gate, tmp_path, monkeypatch):
+    from services.detect import DetectSettings, make_stage
+
+    weights = _export(tmp_path)
+    monkeypatch.setenv("LANEWATCH_GATE", str(tiny_gate))
+    monkeypatch.setenv("LANEWATCH_GATE_THRESHOLD", "0.2")
+    settings = DetectSettings(weights=weights, threads=1)
+    assert settings.gate == tiny_gate and settings.gate_threshold == 0.2
+    stage = make_stage(settings)(None, T)
+    assert stage.gate is not None and stage.gate_threshold == 0.2 and stage.gate_engine == "gate:gate"
+    monkeypatch.delenv("LANEWATCH_GATE")
+    assert make_stage(DetectSettings(weights=weights, threads=1))(None, T).gate is None  # off by default
