@@ -126,7 +126,7 @@ eval-finetune: $(STAMP)
 ABL := runs/abl
 ABL_OPTS := $(TRAIN_OPTS) --init $(WEIGHTS)/aspp_yolo_nano.pt --epochs 2 --lr 0.0003 --warmup-epochs 0.5 --seed 0
 ABL_ROWS := baseline: doam:--doam doam_o:--doam,--oversample-hard,3 la_cls:--label-aware,cls la_reg:--label-aware,reg \
-	ABL_BEST_ROW
+	doam_o_la_cls:--doam,--oversample-hard,3,--label-aware,cls
 ablation: $(STAMP)
 	$(BIN)/lanewatch synth --out $(DATA)/abl_train --count 1200 --seed 11 --workers 2 --format coco --quiet $(TRAIN_MIX)
 	$(BIN)/lanewatch synth --out $(DATA)/abl_val --count 100 --seed 12 --workers 2 --format coco --quiet $(TRAIN_MIX)
