@@ -120,13 +120,13 @@ eval-finetune: $(STAMP)
 	$(BIN)/lanewatch export --weights runs/ft_teal50/best.pt --format onnx --img-size 416 --out runs/ft_teal50/teal50.onnx
 	$(BIN)/lanewatch eval detector --weights runs/ft_teal50/teal50.onnx --data $(DATA)/test_teal --json runs/ft_teal50/teal.json
 
-# The X-ray modules side by side (README: "The X-ray modules, measured side by side"; about 75 min on 2 cores):
+# The X-ray modules side by side (README: "The X-ray modules, measured side by side"; about 70 min on 2 cores):
 # each row fine-tunes the shipped weights with the same frames, steps and seed, then `eval ablation` compares
 # them on the simulator (seed 99), the held-out teal profile (seed 98) and the real dev scans when present.
 ABL := runs/abl
 ABL_OPTS := $(TRAIN_OPTS) --init $(WEIGHTS)/aspp_yolo_nano.pt --epochs 2 --lr 0.0003 --warmup-epochs 0.5 --seed 0
-ABL_ROWS := baseline: doam:--doam doam_o:--doam,--oversample-hard,3 la_cls:--label-aware,cls la_reg:--label-aware,reg \
-	doam_o_la_cls:--doam,--oversample-hard,3,--label-aware,cls
+ABL_ROWS := baseline: doam:--doam doam_o:--doam,--oversample-hard,3 oversample:--oversample-hard,3 la_cls:--label-aware,cls \
+	la_reg:--label-aware,reg doam_o_la_cls:--doam,--oversample-hard,3,--label-aware,cls
 ablation: $(STAMP)
 	$(BIN)/lanewatch synth --out $(DATA)/abl_train --count 1200 --seed 11 --workers 2 --format coco --quiet $(TRAIN_MIX)
 	$(BIN)/lanewatch synth --out $(DATA)/abl_val --count 100 --seed 12 --workers 2 --format coco --quiet $(TRAIN_MIX)

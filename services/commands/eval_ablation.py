@@ -122,7 +122,8 @@ def format_ablation(result: dict) -> str:
         levels = sorted({lvl for name in names for lvl in rows[name]["per_occlusion"]})
         classes = list(dict.fromkeys(c for name in names for c in rows[name]["per_class"]))
         cols = levels + classes + ["class-agnostic"]
-        lines += ["", f"{s} ({result['data'][s]['images']} scans): AP@0.5 per occlusion level and class", "",
+        per = "per occlusion level and class" if levels else "per class"
+        lines += ["", f"{s} ({result['data'][s]['images']} scans): AP@0.5 {per}", "",
                   "| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
         for name in names:
             r = rows[name]
